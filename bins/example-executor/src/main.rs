@@ -1,0 +1,60 @@
+//! The example executor: the seed's `daily_report` and a few demo handlers on the SDK (SPEC §2).
+
+mod handlers;
+
+use anyhow::Context;
+use jobs_executor::{DEFAULT_SCHEDULER_URL, Executor};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt().with_env_filter(filter).init();
+
+    let port: u16 = env_or("JOBS_EXECUTOR_PORT", "9090").parse().context("JOBS_EXECUTOR_PORT is not a port number")?;
+    let scheduler_urls = env_or("JOBS_SCHEDULER_URL", DEFAULT_SCHEDULER_URL);
+    let scheduler_urls = scheduler_urls.split(',').map(str::trim).filter(|url| !url.is_empty());
+    let mut builder = Executor::builder(env_or("JOBS_EXECUTOR_NAME", "data-processor")).scheduler_urls(scheduler_urls);
+    if let Ok(instance_id) = std::env::var("JOBS_EXECUTOR_INSTANCE_ID") {
+        builder = builder.instance_id(instance_id);
+    }
+    if let Ok(base_url) = std::env::var("JOBS_EXECUTOR_BASE_URL") {
+        builder = builder.base_url(base_url);
+    }
+    // The scheduler's `auth.executor_secret` and one of its `auth.api_tokens`, when it has them.
+    if let Ok(secret) = std::env::var("JOBS_EXECUTOR_SECRET") {
+        builder = builder.secret(secret);
+    }
+    if let Ok(token) = std::env::var("JOBS_EXECUTOR_API_TOKEN") {
+        builder = builder.api_token(token);
+    }
+    let executor = handlers::add_to(builder).build().context("invalid executor configuration")?;
+
+    let listener =
+        TcpListener::bind(("0.0.0.0", port)).await.with_context(|| format!("cannot listen on 0.0.0.0:{port}"))?;
+    executor.run_until(listener, shutdown_signal()).await.context("the executor failed")
+}
+
+fn env_or(key: &str, default: &str) -> String {
+    std::env::var(key).unwrap_or_else(|_| default.to_owned())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM, only Ctrl-C stops the executor");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("Ctrl-C received"),
+        () = terminate => tracing::info!("SIGTERM received"),
+    }
+}

@@ -1,0 +1,82 @@
+//! The scheduler's configuration: built-in defaults, then YAML, then `JOBS_<SECTION>__<KEY>` variables.
+
+use std::path::Path;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Yaml};
+use serde::{Deserialize, Serialize};
+
+use jobs_api::{AuthConfig, ServerConfig};
+use jobs_engine::SchedulerConfig;
+use jobs_registry::{ExecutorsConfig, HealthCheckConfig};
+use jobs_storage::DatabaseConfig;
+
+/// Every section; each belongs to the crate that uses it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    pub scheduler: SchedulerConfig,
+    pub health_check: HealthCheckConfig,
+    pub executors: ExecutorsConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+}
+
+/// The seed's `log` section.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// A level (`info`) or a tracing filter (`info,jobs_engine=debug`); `RUST_LOG` wins when set.
+    pub level: String,
+    /// Log file; empty means stdout only.
+    pub file: String,
+    /// `text` or `json`.
+    pub format: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".to_owned(), file: "logs/scheduler.log".to_owned(), format: "text".to_owned() }
+    }
+}
+
+impl Config {
+    /// Reads the layers; `path` is `--config` or `JOBS_CONFIG`.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = path {
+            figment = figment.merge(Yaml::file_exact(path));
+        }
+        Self::from_figment(figment.merge(env()))
+    }
+
+    pub fn from_figment(figment: Figment) -> anyhow::Result<Self> {
+        let config: Config = figment.extract().map_err(|error| {
+            let messages: Vec<String> = error.into_iter().map(|error| error.to_string()).collect();
+            anyhow::anyhow!("invalid config: {}", messages.join("; "))
+        })?;
+        config.validate().map_err(|error| anyhow::anyhow!("invalid config: {error}"))?;
+        Ok(config)
+    }
+
+    /// Checks what the types cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        self.server.validate()?;
+        self.scheduler.validate()?;
+        self.health_check.validate()?;
+        self.database.resolved_url().map_err(|error| error.to_string())?;
+        self.executors.validate()?;
+        self.auth.validate()?;
+        if !matches!(self.log.format.as_str(), "text" | "json") {
+            return Err(format!("log.format: `{}` is not one of text, json", self.log.format));
+        }
+        Ok(())
+    }
+}
+
+/// `JOBS_SERVER__PORT=8081` → `server.port`; variables without a section (`JOBS_CONFIG`) are not config keys.
+fn env() -> Env {
+    Env::prefixed("JOBS_").split("__").filter(|key| key.as_str().contains('.'))
+}

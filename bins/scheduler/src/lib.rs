@@ -1,0 +1,163 @@
+//! The scheduler binary's library: configuration and [`Application`], which wires
+//! config → storage → election → engine + API.
+
+mod config;
+mod logging;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use jobs_balance::Manager;
+use jobs_election::{ElectionConfig, LeaderElection, Lease, Role};
+use jobs_engine::{Engine, EngineParts, HttpExecutorClient};
+use jobs_registry::Registry;
+use jobs_storage::Store;
+
+pub use crate::config::{Config, LogConfig};
+pub use crate::logging::init_logging;
+
+/// A built scheduler instance, bound to its port and ready to run.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    port: u16,
+    store: Store,
+    engine: Arc<Engine>,
+    election: Arc<dyn LeaderElection>,
+    role: watch::Sender<Role>,
+    router: axum::Router,
+}
+
+impl Application {
+    /// Connects to the database, migrates it, binds the port and builds every part.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let store = Store::connect(&config.database).await?;
+        store.migrate().await.with_context(|| format!("cannot migrate the database at {}", store.url_redacted()))?;
+        let address = format!("{}:{}", config.server.host, config.server.port);
+        let listener = TcpListener::bind(&address).await.with_context(|| format!("cannot listen on {address}"))?;
+        let port = listener.local_addr()?.port();
+        let instance_id = match config.scheduler.instance_id.as_str() {
+            "" => format!("{}-{port}", host_name()),
+            id => id.to_owned(),
+        };
+        let lock_key = match config.scheduler.lock_key.as_str() {
+            "" => format!("jobs_leader_{}", database_name(&config.database.resolved_url()?)),
+            key => key.to_owned(),
+        };
+        let election_config = ElectionConfig {
+            instance_id: instance_id.clone(),
+            lock_key: lock_key.clone(),
+            lock_timeout: config.scheduler.lock_timeout,
+            heartbeat_interval: config.scheduler.heartbeat_interval,
+        };
+        let lease = Lease::default();
+        let database_url = config.database.resolved_url()?;
+        let election = jobs_election::for_store(&store, &database_url, election_config, lease.clone());
+        let (role, role_receiver) = watch::channel(Role::Follower);
+        let registry = Arc::new(Registry::new(store.clone(), config.executors.clone()));
+        let client =
+            HttpExecutorClient::new(config.scheduler.dispatch_timeout.get(), config.auth.executor_secret.clone())
+                .context("cannot build the HTTP client for executors")?;
+        let engine = Engine::new(EngineParts {
+            store: store.clone(),
+            registry,
+            strategies: Arc::new(Manager::default()),
+            client: Arc::new(client),
+            config: config.scheduler.clone(),
+            instance_id,
+            lock_key,
+            advertised_url: config.server.advertised_url(port),
+            role: role_receiver,
+            lease,
+            health_check: config.health_check.clone(),
+        });
+        let router = jobs_api::router(engine.clone(), &config.server, &config.auth);
+        Ok(Self { listener, port, store, engine, election, role, router })
+    }
+
+    /// The port the API listens on (the real one when the config asked for 0).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// Runs until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Runs until `stop` completes, then steps down and stops cleanly.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let Self { listener, port, engine, election, role, router, .. } = self;
+        let (shutdown, shutdown_receiver) = watch::channel(false);
+        let election_task = {
+            let shutdown = shutdown_receiver.clone();
+            tokio::spawn(async move { election.run(role, shutdown).await })
+        };
+        let engine_task = tokio::spawn(engine.run(shutdown_receiver.clone()));
+        tracing::info!(port, "scheduler listening");
+        let mut server_shutdown = shutdown_receiver.clone();
+        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+            let _ = server_shutdown.wait_for(|stop| *stop).await;
+        });
+        let server_task = tokio::spawn(async move { server.await });
+        stop.await;
+        tracing::info!("shutting down");
+        shutdown.send_replace(true);
+        engine_task.await.context("engine task failed")?;
+        election_task.await.context("election task failed")??;
+        server_task.await.context("server task failed")?.context("server failed")?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}
+
+/// The database a URL names (`jobs` in `mysql://root@host:3306/jobs?x=y`), which scopes the default lock key.
+fn database_name(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or_default();
+    let name = path.rsplit('/').next().unwrap_or_default();
+    let name: String = name.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+    if name.is_empty() { "jobs".to_owned() } else { name }
+}
+
+fn host_name() -> String {
+    std::env::var("HOSTNAME")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/etc/hostname").ok())
+        .map(|name| name.trim().to_owned())
+        .filter(|name| !name.is_empty() && jobs_model::validate::name("hostname", name).is_ok())
+        .unwrap_or_else(|| "scheduler".to_owned())
+}

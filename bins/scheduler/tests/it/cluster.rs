@@ -1,0 +1,138 @@
+//! Several scheduler processes on one database behave as one scheduler: one leader, failover after `kill -9`,
+//! no fire dispatched twice and no fire slot lost.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde_json::json;
+
+use jobs_executor::{Executor, JobContext, JobError};
+use jobs_model::Timestamp;
+use jobs_storage::Backend;
+
+use crate::processes::ProcessCluster;
+use crate::support::wait_for;
+
+type Receipts = Arc<Mutex<Vec<Timestamp>>>;
+
+/// An SDK executor for `tick` that records the slot of every execution it receives.
+async fn recording_executor(cluster: &ProcessCluster, receipts: &Receipts) -> jobs_executor::ExecutorHandle {
+    let receipts = receipts.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let executor = Executor::builder("cluster")
+        .instance_id("cluster-executor")
+        .scheduler_urls(cluster.addresses())
+        .handler("tick", move |ctx: JobContext| {
+            receipts.lock().expect("receipts").push(ctx.scheduled_at());
+            async move { Ok::<_, JobError>(json!({})) }
+        })
+        .build()
+        .expect("executor builds");
+    let handle = executor.start(listener).await.expect("executor starts");
+    tokio::time::timeout(Duration::from_secs(30), handle.registered()).await.expect("executor registers");
+    handle
+}
+
+fn received(receipts: &Receipts) -> Vec<Timestamp> {
+    receipts.lock().expect("receipts").clone()
+}
+
+/// Every slot received once, and no gap between the first and the last.
+#[track_caller]
+fn assert_once_each_without_gaps(slots: &[Timestamp]) {
+    let mut counts: BTreeMap<Timestamp, usize> = BTreeMap::new();
+    for slot in slots {
+        *counts.entry(*slot).or_default() += 1;
+    }
+    let duplicated: Vec<String> =
+        counts.iter().filter(|(_, count)| **count > 1).map(|(slot, count)| format!("{slot} ×{count}")).collect();
+    assert!(duplicated.is_empty(), "slots dispatched more than once: {duplicated:?}");
+    let ordered: Vec<Timestamp> = counts.keys().copied().collect();
+    let lost: Vec<String> = ordered
+        .windows(2)
+        .filter(|pair| pair[1].millis_since(pair[0]) != 1000)
+        .map(|pair| format!("between {} and {}", pair[0], pair[1]))
+        .collect();
+    assert!(lost.is_empty(), "fire slots lost: {lost:?}");
+}
+
+async fn leader_killed(backend: Backend) {
+    let Some(mut cluster) = ProcessCluster::start(backend, 3).await else { return };
+    cluster.wait_healthy().await;
+    let leader = cluster.wait_leader(None).await;
+    let receipts = Receipts::default();
+    let executor = recording_executor(&cluster, &receipts).await;
+
+    // Created through a follower: the leader's planner must pick it up.
+    let follower = (leader + 1) % 3;
+    let (status, task) =
+        cluster.post(follower, "/api/v1/tasks", json!({"name": "tick", "cron_expression": "* * * * * *"})).await;
+    assert_eq!(status, 201, "{task}");
+    wait_for("three fires before the kill", Duration::from_secs(30), || async {
+        (received(&receipts).len() >= 3).then_some(())
+    })
+    .await;
+
+    cluster.kill(leader);
+    let killed_at = Timestamp::now();
+    let new_leader = cluster.wait_leader(Some(leader)).await;
+    assert_ne!(new_leader, leader);
+    wait_for("fires three seconds past the kill", Duration::from_secs(30), || async {
+        received(&receipts).iter().any(|slot| slot.millis_since(killed_at) >= 3000).then_some(())
+    })
+    .await;
+
+    let (status, paused) = cluster.post(new_leader, "/api/v1/tasks/tick/pause", json!({})).await;
+    assert_eq!(status, 200, "{paused}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let slots = received(&receipts);
+    assert!(slots.iter().any(|slot| *slot < killed_at) && slots.iter().any(|slot| *slot > killed_at));
+    assert_once_each_without_gaps(&slots);
+
+    executor.shutdown().await.expect("executor stops");
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_on_mysql_loses_and_repeats_nothing() {
+    leader_killed(Backend::MySql).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_killed_on_postgres_loses_and_repeats_nothing() {
+    leader_killed(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_start_together_on_an_empty_database() {
+    let Some(cluster) = ProcessCluster::start(Backend::MySql, 3).await else { return };
+    cluster.wait_healthy().await;
+    let leader = cluster.wait_leader(None).await;
+    for index in 0..3 {
+        let status = cluster.get(index, "/api/v1/scheduler/status").await.expect("status answers");
+        assert_eq!(status["leader"]["instance_id"], format!("node-{leader}"), "{status}");
+        assert_eq!(status["instances"].as_array().map(Vec::len), Some(3), "{status}");
+    }
+
+    // A task created on one follower and triggered on the other reaches the leader's dispatcher.
+    let receipts = Receipts::default();
+    let executor = recording_executor(&cluster, &receipts).await;
+    let (first, second) = ((leader + 1) % 3, (leader + 2) % 3);
+    let (status, task) = cluster.post(first, "/api/v1/tasks", json!({"name": "tick"})).await;
+    assert_eq!(status, 201, "{task}");
+    let (status, triggered) = cluster.post(second, "/api/v1/tasks/tick/trigger", json!({"parameters": {}})).await;
+    assert_eq!(status, 202, "{triggered}");
+    wait_for("the manual execution to reach the executor", Duration::from_secs(10), || async {
+        (received(&receipts).len() == 1).then_some(())
+    })
+    .await;
+    let id = triggered["execution_id"].as_str().expect("execution id");
+    let execution = wait_for("the manual execution to succeed", Duration::from_secs(10), || async {
+        cluster.get(first, &format!("/api/v1/executions/{id}")).await.filter(|e| e["status"] == "success")
+    })
+    .await;
+    assert_eq!(execution["trigger_type"], "manual");
+    executor.shutdown().await.expect("executor stops");
+    cluster.stop().await;
+}

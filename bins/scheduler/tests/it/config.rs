@@ -1,0 +1,97 @@
+//! Configuration: the seed's file parses as written, env variables override it, bad values name their key.
+
+#![allow(clippy::result_large_err, reason = "figment::Jail closures return figment::Error, as its API requires")]
+
+use std::time::Duration;
+
+use figment::Jail;
+
+use scheduler::Config;
+
+fn seed_file() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/config.yaml"))
+        .expect("configs/config.yaml")
+}
+
+#[test]
+fn the_seed_config_parses_with_every_key() {
+    Jail::expect_with(|jail| {
+        jail.create_file("config.yaml", &seed_file())?;
+        let config = Config::load(Some("config.yaml".as_ref())).map_err(|e| e.to_string())?;
+        assert_eq!(config.server.port, 8080);
+        assert_eq!(config.database.host, "127.0.0.1");
+        assert_eq!(config.database.database, "jobs");
+        assert_eq!(config.database.resolved_url().map_err(|e| e.to_string())?, "mysql://root@127.0.0.1:3306/jobs");
+        assert_eq!(config.scheduler.instance_id, "scheduler-001");
+        assert_eq!(config.scheduler.lock_key, "scheduler_leader_lock");
+        assert_eq!(config.scheduler.lock_timeout.get(), Duration::from_secs(30));
+        assert_eq!(config.scheduler.heartbeat_interval.get(), Duration::from_secs(10));
+        assert_eq!(config.scheduler.max_workers, 10);
+        assert!(config.health_check.enabled);
+        assert_eq!(config.health_check.interval.get(), Duration::from_secs(30));
+        assert_eq!(config.health_check.timeout.get(), Duration::from_secs(5));
+        assert_eq!((config.health_check.failure_threshold, config.health_check.recovery_threshold), (3, 2));
+        Ok(())
+    });
+}
+
+#[test]
+fn no_config_means_sqlite_on_8080() {
+    Jail::expect_with(|_| {
+        let config = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(config.server.port, 8080);
+        assert!(config.database.resolved_url().map_err(|e| e.to_string())?.starts_with("sqlite://data/jobs.db"));
+        Ok(())
+    });
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    Jail::expect_with(|jail| {
+        jail.create_file("config.yaml", &seed_file())?;
+        jail.set_env("JOBS_DATABASE__URL", "postgres://postgres@127.0.0.1:5432/jobs");
+        jail.set_env("JOBS_SERVER__PORT", "8081");
+        jail.set_env("JOBS_SCHEDULER__INSTANCE_ID", "s1");
+        jail.set_env("JOBS_SCHEDULER__HEARTBEAT_INTERVAL", "1s");
+        jail.set_env("JOBS_CONFIG", "config.yaml");
+        jail.set_env("JOBS_EXECUTOR_PORT", "9091");
+        let config = Config::load(Some("config.yaml".as_ref())).map_err(|e| e.to_string())?;
+        assert_eq!(config.server.port, 8081);
+        assert_eq!(config.scheduler.instance_id, "s1");
+        assert_eq!(config.scheduler.heartbeat_interval.get(), Duration::from_secs(1));
+        assert_eq!(
+            config.database.resolved_url().map_err(|e| e.to_string())?,
+            "postgres://postgres@127.0.0.1:5432/jobs"
+        );
+        Ok(())
+    });
+}
+
+#[track_caller]
+fn rejects(yaml: &str, expected: &str) {
+    Jail::expect_with(|jail| {
+        jail.create_file("bad.yaml", yaml)?;
+        let error = Config::load(Some("bad.yaml".as_ref())).expect_err("the config is rejected").to_string();
+        assert!(error.contains(expected), "`{error}` should mention `{expected}`");
+        Ok(())
+    });
+}
+
+#[test]
+fn bad_values_name_their_key() {
+    rejects("scheduler:\n  heartbeat_interval: soon\n", "heartbeat_interval");
+    rejects("server:\n  port: eighty\n", "port");
+    rejects("database:\n  url: oracle://db/jobs\n", "database.url");
+    rejects("scheduler:\n  max_workers: 0\n", "scheduler.max_workers");
+    rejects("log:\n  format: xml\n", "log.format");
+    rejects("schedular:\n  max_workers: 3\n", "schedular");
+}
+
+#[test]
+fn a_missing_file_is_an_error() {
+    Jail::expect_with(|_| {
+        let error = Config::load(Some("nowhere.yaml".as_ref())).expect_err("missing file").to_string();
+        assert!(error.contains("nowhere.yaml"), "{error}");
+        Ok(())
+    });
+}

@@ -1,0 +1,16 @@
+//! Integration tests of the scheduler: real HTTP, real executors on the SDK, real databases.
+#![recursion_limit = "256"]
+
+mod api;
+mod auth;
+mod cluster;
+mod config;
+mod e2e;
+mod executions;
+mod fake_executor;
+mod lists;
+mod misfire;
+mod processes;
+mod registry;
+mod seed;
+mod support;

@@ -1,0 +1,154 @@
+//! `spawn_app()`: a scheduler on port 0 over a fresh database, with typed helpers.
+
+use std::future::Future;
+use std::sync::LazyLock;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::oneshot;
+
+use jobs_storage::testing::{TestDb, test_store_for};
+use jobs_storage::{Backend, DatabaseConfig};
+use scheduler::{Application, Config};
+
+static TRACING: LazyLock<()> = LazyLock::new(|| {
+    if std::env::var_os("TEST_LOG").is_some() {
+        let _ = tracing_subscriber_init();
+    }
+});
+
+fn tracing_subscriber_init() -> anyhow::Result<()> {
+    let config = scheduler::LogConfig { file: String::new(), level: "info".to_owned(), ..Default::default() };
+    scheduler::init_logging(&config).map(|_| ())
+}
+
+/// A running scheduler instance.
+pub(crate) struct TestApp {
+    pub(crate) address: String,
+    pub(crate) client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    db: Option<TestDb>,
+}
+
+/// A scheduler over SQLite in memory.
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_on(Backend::Sqlite).await.expect("SQLite is always available")
+}
+
+/// A scheduler over a fresh database of `backend`; `None` when its server is unreachable (never under CI).
+pub(crate) async fn spawn_app_on(backend: Backend) -> Option<TestApp> {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub(crate) async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Config)) -> Option<TestApp> {
+    LazyLock::force(&TRACING);
+    let db = test_store_for(backend).await?;
+    let mut config = test_config(db.url());
+    configure(&mut config);
+    let (app, db) = if backend == Backend::Sqlite {
+        // An in-memory database belongs to its connection: the application opens its own.
+        db.drop().await;
+        (Application::build(config).await.expect("the application builds"), None)
+    } else {
+        (Application::build(config).await.expect("the application builds"), Some(db))
+    };
+    Some(start(app, db))
+}
+
+/// A scheduler on exactly `config` (its database is the caller's to clean up).
+pub(crate) async fn spawn_app_from(config: Config) -> TestApp {
+    LazyLock::force(&TRACING);
+    start(Application::build(config).await.expect("the application builds"), None)
+}
+
+/// The config tests start from: port 0, no log file, one-second executor heartbeats.
+pub(crate) fn test_config(database_url: &str) -> Config {
+    let mut config = Config::default();
+    config.server.host = "127.0.0.1".to_owned();
+    config.server.port = 0;
+    config.database = DatabaseConfig::from_url(database_url.to_owned());
+    config.log.file = String::new();
+    config.executors.heartbeat_interval = jobs_model::Duration::from_secs(1);
+    config
+}
+
+fn start(app: Application, db: Option<TestDb>) -> TestApp {
+    let address = format!("http://127.0.0.1:{}", app.port());
+    let (stop, stopped) = oneshot::channel();
+    let task = tokio::spawn(app.run_until(async move {
+        let _ = stopped.await;
+    }));
+    TestApp { address, client: reqwest::Client::new(), stop: Some(stop), task: Some(task), db }
+}
+
+impl TestApp {
+    pub(crate) fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub(crate) async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.client.post(self.url(path)).json(&body).send().await.expect("request sent");
+        read(response).await
+    }
+
+    pub(crate) async fn put(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self.client.put(self.url(path)).json(&body).send().await.expect("request sent");
+        read(response).await
+    }
+
+    pub(crate) async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self.client.get(self.url(path)).send().await.expect("request sent");
+        read(response).await
+    }
+
+    /// Creates a task and returns it.
+    pub(crate) async fn create_task(&self, body: Value) -> Value {
+        let (status, task) = self.post("/api/v1/tasks", body).await;
+        assert_eq!(status, 201, "{task}");
+        task
+    }
+
+    /// The executions of a task with a status, newest first.
+    pub(crate) async fn executions(&self, task: &str, status: &str) -> Vec<Value> {
+        let (code, page) = self.get(&format!("/api/v1/executions?task_id={task}&status={status}&limit=500")).await;
+        assert_eq!(code, 200, "{page}");
+        page["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Stops the application and drops its database.
+    pub(crate) async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.expect("the application task ends").expect("the application stops cleanly");
+        }
+        if let Some(db) = self.db.take() {
+            db.drop().await;
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body read");
+    let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::String(text)) };
+    (status, body)
+}
+
+/// Polls `check` until it returns `Some`, failing after `deadline`.
+pub(crate) async fn wait_for<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let start = tokio::time::Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < deadline, "timed out after {deadline:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

@@ -1,0 +1,66 @@
+//! The REST API (SPEC §6): an axum router over the engine's services.
+//!
+//! Every instance serves all of it; this crate alone knows HTTP status codes.
+
+mod auth;
+mod config;
+mod dto;
+mod error;
+mod extract;
+mod handlers;
+mod openapi;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
+
+use jobs_engine::Engine;
+
+pub use crate::auth::AuthConfig;
+pub use crate::config::ServerConfig;
+pub use crate::error::ApiError;
+
+/// What every handler can reach.
+#[derive(Debug, Clone)]
+pub(crate) struct AppState {
+    pub(crate) engine: Arc<Engine>,
+}
+
+/// The whole API; `auth` guards everything under `/api/v1` (see [`AuthConfig`]).
+pub fn router(engine: Arc<Engine>, config: &ServerConfig, auth: &AuthConfig) -> Router {
+    use crate::handlers::{cron, executions, executors, health, scheduler, tasks};
+    let api = Router::new()
+        .route("/tasks", post(tasks::create).get(tasks::list))
+        .route("/tasks/{task}", get(tasks::get).put(tasks::replace).patch(tasks::patch).delete(tasks::delete))
+        .route("/tasks/{task}/pause", post(tasks::pause))
+        .route("/tasks/{task}/resume", post(tasks::resume))
+        .route("/tasks/{task}/trigger", post(tasks::trigger))
+        .route("/executors", get(executors::list))
+        .route("/executors/register", post(executors::register))
+        .route("/executors/{executor}", get(executors::get).delete(executors::delete))
+        .route("/executors/{executor}/status", put(executors::set_status))
+        .route("/executors/{executor}/heartbeat", post(executors::heartbeat))
+        .route("/executions", get(executions::list))
+        .route("/executions/{execution}", get(executions::get))
+        .route("/executions/{execution}/callback", post(executions::callback))
+        .route("/executions/{execution}/cancel", post(executions::cancel))
+        .route("/executions/{execution}/logs", get(executions::logs).post(executions::append_logs))
+        .route("/scheduler/status", get(scheduler::status))
+        .route("/cron/preview", get(cron::preview))
+        .route("/openapi.json", get(openapi::document))
+        .route("/docs", get(openapi::docs));
+    // Its own fallbacks, so that unknown routes under /api/v1 answer only past the guard too.
+    let api = api
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(axum::middleware::from_fn_with_state(auth::Guard::new(auth), auth::authenticate));
+    Router::new()
+        .nest("/api/v1", api)
+        .route("/health", get(health::health))
+        .fallback(handlers::not_found)
+        .method_not_allowed_fallback(handlers::method_not_allowed)
+        .layer(DefaultBodyLimit::max(config.max_body_bytes))
+        .with_state(AppState { engine })
+}

@@ -1,0 +1,342 @@
+//! The dispatcher: applies the task's execution mode, then hands the execution to one instance chosen by
+//! the task's strategy.
+//!
+//! Each attempt is claimed and recorded as `sending` before the request goes out (at most once per attempt).
+//! A busy or unreachable instance is passed over for the next candidate; only when none takes the
+//! execution does the attempt fail, with the reasons, and the task's retries apply.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use jobs_balance::{Candidate, Manager, Strategy};
+use jobs_election::Lease;
+use jobs_model::protocol::DispatchRequest;
+use jobs_model::{
+    AttemptStatus, Execution, ExecutionId, ExecutionMode, ExecutionStatus, Executor, ExecutorId, Task, TaskId,
+    Timestamp,
+};
+use jobs_registry::{HealthChecker, Probe, Registry};
+use jobs_storage::Store;
+
+use crate::ExecutorClient;
+use crate::outcomes::Outcomes;
+
+/// Fires of a `sequential` task that may wait for the running one; more are recorded as skipped.
+pub(crate) const SEQUENTIAL_QUEUE_LIMIT: u64 = 100;
+
+#[derive(Debug)]
+pub(crate) struct Dispatcher {
+    store: Store,
+    registry: Arc<Registry>,
+    strategies: Arc<Manager>,
+    client: Arc<dyn ExecutorClient>,
+    lease: Lease,
+    outcomes: Arc<Outcomes>,
+    health: Option<HealthChecker>,
+    /// Bounds the dispatch requests in flight (`scheduler.max_workers`).
+    permits: Arc<Semaphore>,
+    max_workers: usize,
+    callback_base: String,
+    /// Executions queued or being sent by this instance, so that a recovery pass never sends one twice.
+    in_flight: Mutex<HashSet<ExecutionId>>,
+    /// One lock per task with a mode other than parallel: the look at what runs and the claim are one step.
+    task_locks: Mutex<HashMap<TaskId, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// What the mode decided for one fire.
+enum Admission {
+    Send,
+    /// Sequential: it waits (stays pending) for the running execution.
+    Wait,
+    Done,
+}
+
+pub(crate) struct DispatcherParts {
+    pub(crate) store: Store,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) strategies: Arc<Manager>,
+    pub(crate) client: Arc<dyn ExecutorClient>,
+    pub(crate) lease: Lease,
+    pub(crate) outcomes: Arc<Outcomes>,
+    pub(crate) health: Option<HealthChecker>,
+    pub(crate) max_workers: usize,
+    pub(crate) callback_base: String,
+}
+
+impl Dispatcher {
+    pub(crate) fn new(parts: DispatcherParts) -> Self {
+        Self {
+            store: parts.store,
+            registry: parts.registry,
+            strategies: parts.strategies,
+            client: parts.client,
+            lease: parts.lease,
+            outcomes: parts.outcomes,
+            health: parts.health,
+            permits: Arc::new(Semaphore::new(parts.max_workers)),
+            max_workers: parts.max_workers,
+            callback_base: parts.callback_base,
+            in_flight: Mutex::default(),
+            task_locks: Mutex::default(),
+        }
+    }
+
+    /// Dispatches in the background, as soon as a worker is free.
+    pub(crate) fn dispatch_now(self: &Arc<Self>, execution: Execution, task: Arc<Task>) {
+        if !self.claim(execution.id) {
+            return;
+        }
+        let dispatcher = self.clone();
+        tokio::spawn(async move { dispatcher.dispatch(execution, &task).await });
+    }
+
+    /// Dispatches in the background at `execution.scheduled_at` (or its `retry_at`, if later).
+    pub(crate) fn dispatch_at(self: &Arc<Self>, execution: Execution, task: Arc<Task>) {
+        if !self.claim(execution.id) {
+            return;
+        }
+        let dispatcher = self.clone();
+        tokio::spawn(async move {
+            let at = execution.retry_at.map_or(execution.scheduled_at, |retry_at| retry_at.max(execution.scheduled_at));
+            let wait = at.millis_since(Timestamp::now());
+            if wait > 0 {
+                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+            }
+            dispatcher.dispatch(execution, &task).await;
+        });
+    }
+
+    /// Waits (bounded) for the dispatch requests in flight to finish.
+    pub(crate) async fn drain(&self) {
+        let all = u32::try_from(self.max_workers).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.permits.acquire_many(all)).await;
+    }
+
+    /// Marks an execution as handled by this instance; false if it already is.
+    fn claim(&self, id: ExecutionId) -> bool {
+        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id)
+    }
+
+    fn task_lock(&self, task: TaskId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.task_locks.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(task).or_default().clone()
+    }
+
+    #[tracing::instrument(skip_all, fields(execution_id = %execution.id, task = %task.spec.name))]
+    async fn dispatch(&self, execution: Execution, task: &Task) {
+        if let Ok(_permit) = self.permits.acquire().await
+            && let Err(error) = self.admit_and_send(&execution, task).await
+        {
+            // The row stays pending or running; a later pass or the next leader settles it.
+            tracing::error!(%error, "dispatch could not be recorded");
+        }
+        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&execution.id);
+    }
+
+    async fn admit_and_send(&self, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
+        if !self.lease.is_valid() {
+            tracing::warn!("leader lease lapsed; not dispatching");
+            return Ok(());
+        }
+        if task.spec.execution_mode == ExecutionMode::Parallel || execution.attempt > 0 || execution.retries > 0 {
+            return self.send(execution, task).await;
+        }
+        let lock = self.task_lock(task.id);
+        let _guard = lock.lock().await;
+        match self.admit(execution, task).await? {
+            Admission::Send => self.send(execution, task).await,
+            Admission::Wait | Admission::Done => Ok(()),
+        }
+    }
+
+    /// Applies the task's mode to a first delivery, under the task's lock.
+    async fn admit(&self, execution: &Execution, task: &Task) -> Result<Admission, jobs_storage::Error> {
+        let running = self.store.executions_of_task(task.id, ExecutionStatus::Running, 0).await?;
+        let running: Vec<Execution> = running.into_iter().filter(|other| other.id != execution.id).collect();
+        let now = Timestamp::now();
+        match task.spec.execution_mode {
+            ExecutionMode::Parallel => Ok(Admission::Send),
+            ExecutionMode::Skip if running.is_empty() => Ok(Admission::Send),
+            ExecutionMode::Skip => {
+                let reason =
+                    format!("skipped: execution {} of task `{}` is still running", running[0].id, task.spec.name);
+                tracing::info!(%reason, "fire skipped");
+                self.store.finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now).await?;
+                Ok(Admission::Done)
+            }
+            ExecutionMode::Replace => {
+                for other in running {
+                    let reason = format!("cancelled: replaced by execution {}", execution.id);
+                    self.outcomes.cancel(&other, &reason).await?;
+                }
+                Ok(Admission::Send)
+            }
+            ExecutionMode::Sequential => {
+                let pending = self.store.executions_of_task(task.id, ExecutionStatus::Pending, 1).await?;
+                let first_in_line = pending.first().is_none_or(|oldest| oldest.id == execution.id);
+                if running.is_empty() && first_in_line {
+                    return Ok(Admission::Send);
+                }
+                // Only a newcomer is turned away: what already waits keeps its place.
+                let waiting = self.store.count_of_task(task.id, ExecutionStatus::Pending, Some(execution.id)).await?;
+                if waiting >= SEQUENTIAL_QUEUE_LIMIT {
+                    let reason = format!(
+                        "skipped: the queue of sequential task `{}` is full ({waiting} executions waiting, at most {SEQUENTIAL_QUEUE_LIMIT})",
+                        task.spec.name
+                    );
+                    tracing::warn!(%reason, "fire skipped");
+                    self.store
+                        .finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now)
+                        .await?;
+                    return Ok(Admission::Done);
+                }
+                tracing::debug!(waiting, "sequential fire waits for the running execution");
+                Ok(Admission::Wait)
+            }
+        }
+    }
+
+    async fn send(&self, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
+        let mut reasons = Vec::new();
+        let candidates = match self.registry.candidates(&task.spec.name, task.spec.executor.as_deref()).await {
+            Ok(candidates) => candidates,
+            Err(error) => {
+                reasons.push(format!("executor registry unavailable: {error}"));
+                Vec::new()
+            }
+        };
+        let candidates = self.prefer_fresh_instances(execution, candidates).await?;
+        let strategy = match self.strategies.get(&task.spec.load_balance_strategy) {
+            Ok(strategy) => Some(strategy),
+            Err(error) => {
+                reasons.push(error.to_string());
+                None
+            }
+        };
+        let mut attempt = execution.attempt;
+        if let Some(strategy) = strategy
+            && self.deliver(execution, task, strategy.as_ref(), candidates, &mut attempt, &mut reasons).await?
+        {
+            return Ok(());
+        }
+        let error = if reasons.is_empty() {
+            match &task.spec.executor {
+                Some(group) => {
+                    format!("no active healthy instance of executor `{group}` for task `{}`", task.spec.name)
+                }
+                None => format!("no active healthy executor instance declared task `{}`", task.spec.name),
+            }
+        } else {
+            format!("no executor instance took task `{}`: {}", task.spec.name, reasons.join("; "))
+        };
+        tracing::warn!(%error, "attempt failed at dispatch");
+        // With no instance at all nothing was claimed: the execution, still pending, fails or retries as it is.
+        self.outcomes.attempt_failed(execution.id, attempt, AttemptStatus::Failed, &error, task).await?;
+        Ok(())
+    }
+
+    /// On a retry, leaves out the instances this execution already failed on, unless none would remain.
+    async fn prefer_fresh_instances(
+        &self,
+        execution: &Execution,
+        candidates: Vec<(Arc<Executor>, u32)>,
+    ) -> Result<Vec<(Arc<Executor>, u32)>, jobs_storage::Error> {
+        if execution.retries == 0 || candidates.len() < 2 {
+            return Ok(candidates);
+        }
+        let failed: HashSet<ExecutorId> = self
+            .store
+            .attempts(execution.id)
+            .await?
+            .into_iter()
+            .filter(|attempt| matches!(attempt.status, AttemptStatus::Failed | AttemptStatus::Timeout))
+            .filter_map(|attempt| attempt.executor_id)
+            .collect();
+        let fresh: Vec<(Arc<Executor>, u32)> =
+            candidates.iter().filter(|(executor, _)| !failed.contains(&executor.id)).cloned().collect();
+        Ok(if fresh.is_empty() { candidates } else { fresh })
+    }
+
+    /// Offers the execution to candidates in the strategy's order until one takes it.
+    ///
+    /// Returns whether it is settled (taken, or no longer ours to send); every refusal's reason is added to
+    /// `reasons`, and `attempt` is the last attempt claimed.
+    async fn deliver(
+        &self,
+        execution: &Execution,
+        task: &Task,
+        strategy: &dyn Strategy,
+        mut candidates: Vec<(Arc<Executor>, u32)>,
+        attempt: &mut u32,
+        reasons: &mut Vec<String>,
+    ) -> Result<bool, jobs_storage::Error> {
+        while !candidates.is_empty() {
+            let choices: Vec<Candidate> = candidates
+                .iter()
+                .map(|(executor, running)| Candidate { id: executor.id, weight: executor.weight, running: *running })
+                .collect();
+            let Some(index) = strategy.pick(task.id, &choices) else { break };
+            let (executor, _) = candidates.remove(index);
+            if !self.lease.is_valid() {
+                // Deposed (or cut off from the database): the next leader dispatches what is left.
+                tracing::warn!("leader lease lapsed; not dispatching");
+                return Ok(true);
+            }
+            let now = Timestamp::now();
+            let deadline = now.add_millis(i64::from(task.spec.timeout_seconds) * 1000);
+            if !self.store.start_attempt(execution.id, *attempt + 1, executor.id, now, deadline).await? {
+                tracing::info!("execution already final or claimed elsewhere; not sent");
+                return Ok(true);
+            }
+            *attempt += 1;
+            let request = DispatchRequest {
+                execution_id: execution.id,
+                task_id: task.id,
+                task_name: task.spec.name.clone(),
+                parameters: execution.parameters.clone(),
+                attempt: *attempt,
+                scheduled_at: execution.scheduled_at,
+                timeout_seconds: task.spec.timeout_seconds,
+                callback_url: format!("{}/{}/callback", self.callback_base, execution.id),
+            };
+            match self.client.execute(&executor.base_url, &request).await {
+                Ok(()) => {
+                    let lateness = Timestamp::now().millis_since(execution.scheduled_at);
+                    tracing::debug!(executor_id = %executor.id, attempt = *attempt, lateness_ms = lateness, "dispatched");
+                    self.registry.note_started(executor.id);
+                    self.store
+                        .set_attempt_status(execution.id, *attempt, AttemptStatus::Running, None, Timestamp::now())
+                        .await?;
+                    return Ok(true);
+                }
+                Err(error) => {
+                    tracing::warn!(executor_id = %executor.id, instance = %executor.instance_id, attempt = *attempt, %error, "instance did not take the execution");
+                    let reason = format!("{}: {error}", executor.instance_id);
+                    if matches!(error, crate::DispatchError::Unreachable(_))
+                        && let Some(health) = &self.health
+                    {
+                        health.strike(&executor, Probe::Unhealthy(reason.clone())).await;
+                    }
+                    reasons.push(reason);
+                    if candidates.is_empty() {
+                        // The last claimed attempt carries the failure; the caller records it.
+                        break;
+                    }
+                    self.store
+                        .set_attempt_status(
+                            execution.id,
+                            *attempt,
+                            AttemptStatus::Rejected,
+                            reasons.last().map(String::as_str),
+                            Timestamp::now(),
+                        )
+                        .await?;
+                }
+            }
+        }
+        Ok(false)
+    }
+}

@@ -1,0 +1,23 @@
+//! The scheduler core: task and execution services, the planner that writes cron fires, and the
+//! dispatcher that hands executions to executor instances.
+//!
+//! Only the leader plans and dispatches; every instance serves the services behind the API.
+
+mod client;
+mod config;
+mod dispatcher;
+mod engine;
+mod error;
+mod executions;
+mod lifecycle;
+mod outcomes;
+mod planner;
+mod presence;
+mod tasks;
+
+pub use crate::client::{DispatchError, ExecutorClient, HttpExecutorClient};
+pub use crate::config::SchedulerConfig;
+pub use crate::engine::{ClusterStatus, Engine, EngineParts, InstanceStatus};
+pub use crate::error::{Error, Result};
+pub use crate::executions::CallbackOutcome;
+pub use crate::tasks::TaskPatch;

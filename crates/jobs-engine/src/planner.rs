@@ -1,0 +1,363 @@
+//! The planner: the leader's loop that turns cron schedules into written fires.
+//!
+//! It keeps a heap of each task's next fire, sleeps until the earliest one is within the look-ahead
+//! (or a task changes), then writes every due fire and advances each task's `next_fire_at` in one
+//! transaction per batch, carrying the leader epoch.
+//! Only fires that were written are dispatched, each at its instant.
+//! The heap is a cache: everything it holds is in the database, and a new leader rebuilds it.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+
+use jobs_cron::Schedule;
+use jobs_model::{Execution, ExecutionId, ExecutionMode, ExecutionStatus, Task, TaskId, Timestamp, TriggerType};
+use jobs_storage::PlannedFire;
+
+use crate::Engine;
+
+/// How long before its instant a fire is written, so that dispatch happens on the instant.
+const LOOK_AHEAD_MS: i64 = 500;
+/// Fires written per transaction.
+const BATCH: usize = 500;
+/// Most slots one task may produce in one pass (a long outage of a fast schedule).
+const MAX_SLOTS: usize = 1000;
+/// Pending executions recovered per query when leadership starts.
+const RECOVERY_BATCH: u64 = 1000;
+/// How often the leader looks for tasks changed and triggers written through other instances.
+const POLL_INTERVAL: Duration = Duration::from_millis(500);
+/// How far back each poll looks again, for clock differences between instances and late commits.
+const POLL_SLACK_MS: i64 = 2_000;
+
+/// Something the planner must look at again.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum PlannerEvent {
+    TaskChanged(TaskId),
+    /// A pending execution was written and should go out now.
+    Pending,
+    /// An execution of this task ended: a waiting fire of a sequential task may start.
+    Finished(TaskId),
+}
+
+struct Entry {
+    task: Arc<Task>,
+    schedule: Schedule,
+    /// The slot the task is due at.
+    next: Timestamp,
+    /// What `tasks.next_fire_at` holds, the guard of the next write.
+    stored: Option<Timestamp>,
+    generation: u64,
+}
+
+pub(crate) struct Planner {
+    engine: Arc<Engine>,
+    epoch: i64,
+    entries: HashMap<TaskId, Entry>,
+    heap: BinaryHeap<Reverse<(Timestamp, u64, TaskId)>>,
+    generation: u64,
+    /// The newest `updated_at` seen by the change poll.
+    watermark: Timestamp,
+}
+
+impl Planner {
+    pub(crate) fn new(engine: Arc<Engine>, epoch: i64) -> Self {
+        Self {
+            engine,
+            epoch,
+            entries: HashMap::new(),
+            heap: BinaryHeap::new(),
+            generation: 0,
+            watermark: Timestamp::now(),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(epoch = self.epoch))]
+    pub(crate) async fn run(mut self, events: &mut mpsc::UnboundedReceiver<PlannerEvent>) {
+        while events.try_recv().is_ok() {}
+        while let Err(error) = self.load().await {
+            tracing::error!(%error, "cannot load tasks; retrying");
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        self.recover_pending().await;
+        tracing::info!(tasks = self.entries.len(), "planner started");
+        let mut poll = tokio::time::interval(POLL_INTERVAL);
+        poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wake = self.heap.peek().map(|Reverse((at, _, _))| at.add_millis(-LOOK_AHEAD_MS));
+            let sleep = async {
+                match wake {
+                    Some(at) => {
+                        let wait = at.millis_since(Timestamp::now());
+                        if wait > 0 {
+                            tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                        }
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                event = events.recv() => match event {
+                    Some(event) => self.handle(event, events).await,
+                    None => return,
+                },
+                () = sleep => self.plan_due().await,
+                _ = poll.tick() => self.poll_changes().await,
+            }
+        }
+    }
+
+    async fn load(&mut self) -> jobs_storage::Result<()> {
+        self.entries.clear();
+        self.heap.clear();
+        self.watermark = Timestamp::now();
+        for task in self.engine.store.schedulable_tasks().await? {
+            self.insert(task);
+        }
+        Ok(())
+    }
+
+    /// Picks up what other instances wrote: changed tasks and manual triggers.
+    async fn poll_changes(&mut self) {
+        match self.engine.store.tasks_updated_since(self.watermark.add_millis(-POLL_SLACK_MS)).await {
+            Ok(tasks) => {
+                for task in tasks {
+                    self.watermark = self.watermark.max(task.updated_at);
+                    let known = self.entries.get(&task.id).map(|entry| entry.task.updated_at);
+                    if known != Some(task.updated_at) {
+                        self.insert(task);
+                    }
+                }
+            }
+            Err(error) => tracing::warn!(%error, "cannot poll for changed tasks"),
+        }
+        self.recover_pending().await;
+        self.engine.sweep().await;
+    }
+
+    /// Handles `event` and every event queued behind it, each task reloaded once and pending work looked
+    /// at once however many callbacks asked for it.
+    async fn handle(&mut self, event: PlannerEvent, events: &mut mpsc::UnboundedReceiver<PlannerEvent>) {
+        let mut changed = std::collections::HashSet::new();
+        let mut pending = false;
+        let mut next = Some(event);
+        while let Some(event) = next {
+            match event {
+                PlannerEvent::TaskChanged(id) => {
+                    changed.insert(id);
+                }
+                PlannerEvent::Pending => pending = true,
+                PlannerEvent::Finished(id) => {
+                    // Cron tasks are known here; only a sequential one (or one not planned here) has fires waiting.
+                    let mode = self.entries.get(&id).map(|entry| entry.task.spec.execution_mode);
+                    pending |= mode.is_none_or(|mode| mode == ExecutionMode::Sequential);
+                }
+            }
+            next = events.try_recv().ok();
+        }
+        for id in changed {
+            self.reload(id).await;
+        }
+        if pending {
+            self.recover_pending().await;
+        }
+    }
+
+    async fn reload(&mut self, id: TaskId) {
+        match self.engine.store.get_task(id).await {
+            Ok(Some(task)) => self.insert(task),
+            Ok(None) => {
+                self.entries.remove(&id);
+            }
+            Err(error) => tracing::error!(task_id = %id, %error, "cannot reload task"),
+        }
+    }
+
+    /// Puts a task (back) into the plan, or drops it when it has nothing to fire.
+    fn insert(&mut self, task: Task) {
+        self.entries.remove(&task.id);
+        if !task.spec.enabled {
+            return;
+        }
+        let Some(expression) = &task.spec.cron_expression else { return };
+        let schedule = match Schedule::parse(expression, &task.spec.timezone) {
+            Ok(schedule) => schedule,
+            Err(error) => {
+                tracing::error!(task_id = %task.id, %error, "stored task has an unusable schedule; not planned");
+                return;
+            }
+        };
+        let stored = task.next_fire_at;
+        let next = stored.or_else(|| schedule.next_after(Timestamp::now()));
+        let Some(next) = next else { return };
+        self.push(Entry { task: Arc::new(task), schedule, next, stored, generation: 0 });
+    }
+
+    fn push(&mut self, mut entry: Entry) {
+        self.generation += 1;
+        entry.generation = self.generation;
+        self.heap.push(Reverse((entry.next, entry.generation, entry.task.id)));
+        self.entries.insert(entry.task.id, entry);
+    }
+
+    /// Writes every fire due within the look-ahead, then dispatches what was written.
+    async fn plan_due(&mut self) {
+        let now = Timestamp::now();
+        let horizon = now.add_millis(LOOK_AHEAD_MS);
+        let mut due = Vec::new();
+        while let Some(Reverse((at, generation, id))) = self.heap.peek().copied() {
+            if at > horizon {
+                break;
+            }
+            self.heap.pop();
+            if self.entries.get(&id).is_some_and(|entry| entry.generation == generation)
+                && let Some(entry) = self.entries.remove(&id)
+            {
+                due.push(entry);
+            }
+        }
+        let grace = self.engine.config.misfire_grace.get().as_millis() as i64;
+        let mut failed = false;
+        let mut chunk = Vec::with_capacity(BATCH.min(due.len()));
+        let mut due = due.into_iter().peekable();
+        while due.peek().is_some() {
+            chunk.clear();
+            chunk.extend(due.by_ref().take(BATCH));
+            let fires: Vec<PlannedFire> = chunk.iter().map(|entry| planned_fire(entry, now, horizon, grace)).collect();
+            if failed {
+                self.retry_later(chunk.drain(..));
+                continue;
+            }
+            match self.engine.store.record_fires(Some(self.epoch), &self.engine.lock_key, &fires).await {
+                Ok(inserted) => self.after_write(&mut chunk, fires, &inserted).await,
+                Err(error) if error.kind() == jobs_model::ErrorKind::Conflict => {
+                    tracing::warn!(%error, "deposed: this instance no longer leads; planning stops");
+                    self.entries.clear();
+                    self.heap.clear();
+                    return;
+                }
+                Err(error) => {
+                    tracing::error!(%error, fires = fires.len(), "cannot write fires; retrying in a second");
+                    failed = true;
+                    self.retry_later(chunk.drain(..));
+                }
+            }
+        }
+        if failed {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    /// Puts entries back unchanged, to be planned again.
+    fn retry_later(&mut self, entries: impl Iterator<Item = Entry>) {
+        for entry in entries {
+            self.push(entry);
+        }
+    }
+
+    /// Dispatches the fires that were written and moves each task to its next slot.
+    async fn after_write(&mut self, chunk: &mut Vec<Entry>, fires: Vec<PlannedFire>, inserted: &[ExecutionId]) {
+        let inserted: std::collections::HashSet<&ExecutionId> = inserted.iter().collect();
+        for (mut entry, fire) in chunk.drain(..).zip(fires) {
+            let written: Vec<Execution> =
+                fire.executions.into_iter().filter(|execution| inserted.contains(&execution.id)).collect();
+            if written.is_empty() {
+                // Someone else changed the task (or wrote these slots): take the database's word for it.
+                self.reload(entry.task.id).await;
+                continue;
+            }
+            for execution in written {
+                if execution.status == ExecutionStatus::Pending {
+                    self.engine.dispatcher.dispatch_at(execution, entry.task.clone());
+                } else {
+                    tracing::info!(task_id = %entry.task.id, slot = %execution.scheduled_at, "misfire skipped");
+                }
+            }
+            let Some(next) = fire.new_next else {
+                continue;
+            };
+            entry.next = next;
+            entry.stored = Some(next);
+            self.push(entry);
+        }
+    }
+
+    /// Dispatches pending executions that are due: left by a leader that died between writing and sending,
+    /// triggered through another instance, retries whose backoff passed, and sequential fires whose turn came.
+    async fn recover_pending(&mut self) {
+        let due = Timestamp::now().add_millis(LOOK_AHEAD_MS * 2);
+        match self.engine.store.pending_due(due, RECOVERY_BATCH).await {
+            Ok(pending) => self.dispatch_pending(pending).await,
+            Err(error) => tracing::error!(%error, "cannot read pending executions"),
+        }
+    }
+
+    async fn dispatch_pending(&mut self, pending: Vec<Execution>) {
+        let mut tasks: HashMap<TaskId, Option<Arc<Task>>> = HashMap::new();
+        for execution in pending {
+            let task = match tasks.get(&execution.task_id) {
+                // Only the oldest waiting fire of a sequential task can start; the others keep their place.
+                Some(Some(task)) if task.spec.execution_mode == ExecutionMode::Sequential => continue,
+                Some(task) => task.clone(),
+                None => {
+                    let task = match self.entries.get(&execution.task_id) {
+                        Some(entry) => Some(entry.task.clone()),
+                        None => self.engine.store.get_task(execution.task_id).await.ok().flatten().map(Arc::new),
+                    };
+                    tasks.insert(execution.task_id, task.clone());
+                    task
+                }
+            };
+            match task {
+                Some(task) => self.engine.dispatcher.dispatch_at(execution, task),
+                None => {
+                    let error = "task was deleted before the execution was dispatched";
+                    let now = Timestamp::now();
+                    let failed = self.engine.store.finish_execution(
+                        execution.id,
+                        ExecutionStatus::Failed,
+                        None,
+                        Some(error),
+                        now,
+                    );
+                    if let Err(error) = failed.await {
+                        tracing::error!(%error, "cannot fail an orphaned execution");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The executions a due task produces now, and the move of its `next_fire_at`.
+fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64) -> PlannedFire {
+    let task = &entry.task;
+    let plan =
+        jobs_cron::plan(&entry.schedule, entry.next, now, horizon, grace_ms, task.spec.misfire_policy, MAX_SLOTS);
+    let execution = |slot: Timestamp, status: ExecutionStatus| Execution {
+        id: ExecutionId::new(),
+        task_id: task.id,
+        task_name: task.spec.name.clone(),
+        trigger_type: TriggerType::Cron,
+        status,
+        scheduled_at: slot,
+        parameters: task.spec.parameters.clone(),
+        executor_id: None,
+        attempt: 0,
+        retries: 0,
+        retry_at: None,
+        deadline_at: None,
+        created_at: now,
+        started_at: None,
+        finished_at: (status == ExecutionStatus::Missed).then_some(now),
+        result: None,
+        error: (status == ExecutionStatus::Missed)
+            .then(|| "misfire: slot skipped by the task's misfire policy".to_owned()),
+    };
+    let mut executions: Vec<Execution> =
+        plan.missed.iter().map(|slot| execution(*slot, ExecutionStatus::Missed)).collect();
+    executions.extend(plan.fires.iter().map(|slot| execution(*slot, ExecutionStatus::Pending)));
+    PlannedFire { task_id: task.id, expected_next: entry.stored, new_next: plan.next, executions }
+}

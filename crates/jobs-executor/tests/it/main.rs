@@ -1,0 +1,7 @@
+//! Integration tests of the executor SDK against a fake scheduler.
+
+mod execute;
+mod registration;
+mod shutdown;
+mod signatures;
+mod support;

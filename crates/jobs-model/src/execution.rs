@@ -1,0 +1,99 @@
+//! Executions, their attempts and their log lines.
+
+use serde::{Deserialize, Serialize};
+
+use crate::task::word_enum;
+use crate::{ExecutionId, ExecutorId, Parameters, TaskId, Timestamp};
+
+word_enum!(
+    /// Where an execution is in its life: `pending → running → success | failed | timeout | cancelled`, or `skipped`/`missed`.
+    ExecutionStatus {
+        Pending => "pending",
+        Running => "running",
+        Success => "success",
+        Failed => "failed",
+        Timeout => "timeout",
+        Cancelled => "cancelled",
+        Skipped => "skipped",
+        Missed => "missed",
+    }
+);
+
+impl ExecutionStatus {
+    /// A final status never changes again.
+    pub fn is_final(self) -> bool {
+        !matches!(self, Self::Pending | Self::Running)
+    }
+}
+
+word_enum!(
+    /// Why an execution exists.
+    TriggerType {
+        Cron => "cron",
+        Manual => "manual",
+        Retry => "retry",
+    }
+);
+
+word_enum!(
+    /// How one delivery of an execution to one instance ended.
+    AttemptStatus {
+        Sending => "sending",
+        Running => "running",
+        Success => "success",
+        Failed => "failed",
+        Timeout => "timeout",
+        Cancelled => "cancelled",
+        Rejected => "rejected",
+    }
+);
+
+/// One run of a task, from its fire to its final status.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Execution {
+    pub id: ExecutionId,
+    pub task_id: TaskId,
+    pub task_name: String,
+    pub trigger_type: TriggerType,
+    pub status: ExecutionStatus,
+    /// The cron slot for cron fires; the trigger time for manual ones.
+    pub scheduled_at: Timestamp,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub parameters: Parameters,
+    pub executor_id: Option<ExecutorId>,
+    /// Deliveries so far (attempts rejected as busy count too).
+    pub attempt: u32,
+    /// Retries so far, each after a failed, timed-out or lost attempt.
+    pub retries: u32,
+    /// When a pending retry may go out.
+    pub retry_at: Option<Timestamp>,
+    /// When the running attempt times out.
+    pub deadline_at: Option<Timestamp>,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+}
+
+/// One delivery of an execution to one executor instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Attempt {
+    pub attempt: u32,
+    pub executor_id: Option<ExecutorId>,
+    pub status: AttemptStatus,
+    pub started_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub error: Option<String>,
+}
+
+/// One line of an execution's log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct LogLine {
+    pub seq: i64,
+    pub at: Timestamp,
+    pub message: String,
+}

@@ -1,0 +1,206 @@
+//! The executor protocol: the bodies exchanged between the scheduler and executors (SPEC §4).
+//!
+//! Both the scheduler and the SDK use these types, so changing one is a protocol change.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ExecutionId, ExecutorId, MisfirePolicy, Parameters, RetryBackoff, TaskId, Timestamp};
+
+/// `POST /api/v1/executors/register`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// The executor group (service) name.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length = 128, example = "data-processor")
+    )]
+    pub name: String,
+    /// Unique within the group; registering the same (name, instance_id) again updates the instance.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length = 128, example = "executor-001")
+    )]
+    pub instance_id: String,
+    /// Where the scheduler sends `POST {base_url}/execute` and `/cancel`.
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^https?://[^/?#\\s\\x00-\\x1f\\x7f-\\x9f]+[^\\s\\x00-\\x1f\\x7f-\\x9f]*$",
+            max_length = 2048,
+            example = "http://10.0.0.7:9090"
+        )
+    )]
+    pub base_url: String,
+    /// Default `{base_url}/health`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            pattern = "^https?://[^/?#\\s\\x00-\\x1f\\x7f-\\x9f]+[^\\s\\x00-\\x1f\\x7f-\\x9f]*$",
+            max_length = 2048
+        )
+    )]
+    pub health_check_url: Option<String>,
+    /// 1 to 1000 (default 1), for weighted strategies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 1000))]
+    pub weight: Option<u32>,
+    /// At most 64, each at most 128 characters.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(max_items = 64))]
+    pub tags: Vec<String>,
+    #[serde(default, skip_serializing_if = "Parameters::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub metadata: Parameters,
+    #[serde(default)]
+    pub tasks: Vec<DeclaredTask>,
+}
+
+/// A task an executor declares it can run; with a `cron`, it is created if missing.
+///
+/// Fields take the seed's names (`task_name`, `cron`, `timeout`) and the task API's.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DeclaredTask {
+    #[serde(alias = "name")]
+    #[cfg_attr(feature = "openapi", schema(pattern = "^[A-Za-z0-9][A-Za-z0-9_.:-]*$", max_length = 128))]
+    pub task_name: String,
+    #[serde(default, alias = "cron_expression", skip_serializing_if = "Option::is_none")]
+    pub cron: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timezone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_mode: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balance_strategy: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 100))]
+    pub max_retry: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_backoff: Option<RetryBackoff>,
+    #[serde(default, alias = "timeout_seconds", skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 604800))]
+    pub timeout: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub misfire_policy: Option<MisfirePolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+    pub parameters: Option<Parameters>,
+}
+
+/// The answer to a registration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct RegisterResponse {
+    pub executor_id: ExecutorId,
+    pub heartbeat_interval_seconds: u64,
+    /// Declared tasks with a schedule that did not exist and were created.
+    #[serde(default)]
+    pub created_tasks: Vec<String>,
+    /// Declared tasks that already existed and were left as they are.
+    #[serde(default)]
+    pub existing_tasks: Vec<String>,
+}
+
+/// `POST /api/v1/executors/{id}/heartbeat`.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatRequest {
+    #[serde(default)]
+    pub running_executions: Vec<ExecutionId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load: Option<f64>,
+}
+
+/// `POST {base_url}/execute`: the scheduler hands one attempt of an execution to an instance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DispatchRequest {
+    pub execution_id: ExecutionId,
+    pub task_id: TaskId,
+    pub task_name: String,
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub parameters: Parameters,
+    pub attempt: u32,
+    pub scheduled_at: Timestamp,
+    pub timeout_seconds: u32,
+    pub callback_url: String,
+}
+
+/// `POST {base_url}/cancel`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CancelRequest {
+    pub execution_id: ExecutionId,
+}
+
+/// The outcome an executor reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum CallbackStatus {
+    Success,
+    Failed,
+}
+
+/// `POST /api/v1/executions/{id}/callback`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CallbackRequest {
+    pub status: CallbackStatus,
+    /// The attempt this reports on (from the dispatch); a report on an earlier attempt is only logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(max_length = 65536))]
+    pub error: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub logs: Vec<String>,
+}
+
+/// `POST /api/v1/executions/{id}/logs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AppendLogsRequest {
+    pub lines: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_seeds_registration_parses() {
+        let body = r#"{
+            "name": "data-processor",
+            "instance_id": "executor-001",
+            "base_url": "http://localhost:9090",
+            "health_check_url": "http://localhost:9090/health",
+            "tasks": [{"task_name": "daily_report", "cron": "0 0 2 * * *", "execution_mode": "sequential",
+                       "load_balance_strategy": "round_robin", "timeout": 300}]
+        }"#;
+        let request: RegisterRequest = serde_json::from_str(body).unwrap();
+        assert_eq!(request.tasks[0].task_name, "daily_report");
+        assert_eq!(request.tasks[0].cron.as_deref(), Some("0 0 2 * * *"));
+        assert_eq!(request.tasks[0].timeout, Some(300));
+    }
+
+    #[test]
+    fn declared_tasks_take_the_task_api_names_too() {
+        let task: DeclaredTask = serde_json::from_str(
+            r#"{"name": "x", "cron_expression": "* * * * *", "timeout_seconds": 5, "max_retry": 2}"#,
+        )
+        .unwrap();
+        assert_eq!((task.task_name.as_str(), task.timeout, task.max_retry), ("x", Some(5), Some(2)));
+    }
+}

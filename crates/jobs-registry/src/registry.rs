@@ -1,0 +1,248 @@
+//! The registry service: what the API and the dispatcher ask about executor instances.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use jobs_model::protocol::{HeartbeatRequest, RegisterRequest};
+use jobs_model::{Executor, ExecutorId, ExecutorState, ExecutorStatus, Health, Timestamp, validate};
+use jobs_storage::{ExecutorFilter, Store};
+
+use crate::{Error, ExecutorsConfig, Result};
+
+/// An executor with what the registry derives for it.
+#[derive(Debug, Clone)]
+pub struct ExecutorView {
+    pub executor: Executor,
+    pub state: ExecutorState,
+    /// Executions the scheduler believes this instance is running.
+    pub running: u32,
+}
+
+#[derive(Debug, Default)]
+struct Snapshot {
+    loaded_at: Option<Instant>,
+    executors: Arc<Vec<Arc<Executor>>>,
+    /// Task name → positions in `executors` of the instances that declared it.
+    by_task: Arc<HashMap<String, Vec<usize>>>,
+    /// Running executions per instance: the database's count at load, plus what this instance dispatched since.
+    running: HashMap<ExecutorId, u32>,
+}
+
+/// Registration, heartbeats, maintenance and candidate lookup over the executors table.
+#[derive(Debug)]
+pub struct Registry {
+    store: Store,
+    config: ExecutorsConfig,
+    snapshot: Mutex<Snapshot>,
+}
+
+impl Registry {
+    /// How stale the candidate snapshot may be before a dispatch reloads it.
+    pub const SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
+
+    pub fn new(store: Store, config: ExecutorsConfig) -> Self {
+        Self { store, config, snapshot: Mutex::default() }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The heartbeat interval executors are told to keep, in whole seconds (at least 1).
+    pub fn heartbeat_interval_seconds(&self) -> u64 {
+        self.config.heartbeat_interval.get().as_secs().max(1)
+    }
+
+    fn offline_after_millis(&self) -> i64 {
+        self.config.offline_after_millis()
+    }
+
+    /// Registers (or re-registers) an instance; idempotent on (name, instance_id).
+    ///
+    /// Returns the stored executor and whether it was new.
+    #[tracing::instrument(skip_all, fields(name = %request.name, instance_id = %request.instance_id))]
+    pub async fn register(&self, request: &RegisterRequest) -> Result<(Executor, bool)> {
+        validate::name("name", &request.name)?;
+        validate::name("instance_id", &request.instance_id)?;
+        validate::http_url("base_url", &request.base_url)?;
+        let base_url = request.base_url.trim_end_matches('/').to_owned();
+        let health_check_url = match &request.health_check_url {
+            Some(url) => {
+                validate::http_url("health_check_url", url)?;
+                url.clone()
+            }
+            None => format!("{base_url}/health"),
+        };
+        let weight = request.weight.unwrap_or(1);
+        validate::range("weight", weight.into(), 1, 1000)?;
+        if request.tags.len() > 64 {
+            return Err(jobs_model::Error::invalid("tags", "at most 64 tags").into());
+        }
+        for tag in &request.tags {
+            validate::max_len("tags", tag, 128)?;
+        }
+        let mut tasks = Vec::with_capacity(request.tasks.len());
+        for (index, task) in request.tasks.iter().enumerate() {
+            validate::name(&format!("tasks[{index}].task_name"), &task.task_name)?;
+            if !tasks.contains(&task.task_name) {
+                tasks.push(task.task_name.clone());
+            }
+        }
+        let now = Timestamp::now();
+        let executor = Executor {
+            id: ExecutorId::new(),
+            name: request.name.clone(),
+            instance_id: request.instance_id.clone(),
+            base_url,
+            health_check_url,
+            weight,
+            tags: request.tags.clone(),
+            metadata: request.metadata.clone(),
+            status: ExecutorStatus::Active,
+            status_reason: None,
+            status_changed_by: None,
+            status_changed_at: None,
+            health: Health::Healthy,
+            consecutive_failures: 0,
+            consecutive_successes: 0,
+            last_heartbeat_at: Some(now),
+            registered_at: now,
+            tasks,
+        };
+        let (stored, created) = self.store.upsert_executor(&executor).await?;
+        self.invalidate();
+        tracing::info!(executor_id = %stored.id, created, "executor registered");
+        Ok((stored, created))
+    }
+
+    /// Records a heartbeat; an unknown id is `NotFound`, which tells an SDK to register again.
+    pub async fn heartbeat(&self, id: ExecutorId, _request: &HeartbeatRequest) -> Result<()> {
+        if !self.store.record_heartbeat(id, Timestamp::now()).await? {
+            return Err(Error::NotFound(id));
+        }
+        Ok(())
+    }
+
+    /// Puts an instance into maintenance or back to active, recording why and by whom.
+    pub async fn set_status(
+        &self,
+        id: ExecutorId,
+        status: ExecutorStatus,
+        reason: Option<&str>,
+        by: Option<&str>,
+    ) -> Result<ExecutorView> {
+        if let Some(reason) = reason {
+            validate::max_len("reason", reason, 1024)?;
+        }
+        if let Some(by) = by {
+            // The column holds 255 characters.
+            validate::max_len("by", by, 255)?;
+        }
+        if !self.store.set_executor_status(id, status, reason, by, Timestamp::now()).await? {
+            return Err(Error::NotFound(id));
+        }
+        self.invalidate();
+        tracing::info!(executor_id = %id, status = %status, reason, "executor status changed");
+        self.get(id).await
+    }
+
+    /// Removes an instance; it gets no more work.
+    pub async fn deregister(&self, id: ExecutorId) -> Result<()> {
+        if !self.store.delete_executor(id).await? {
+            return Err(Error::NotFound(id));
+        }
+        self.invalidate();
+        tracing::info!(executor_id = %id, "executor deregistered");
+        Ok(())
+    }
+
+    pub async fn get(&self, id: ExecutorId) -> Result<ExecutorView> {
+        let executor = self.store.get_executor(id).await?.ok_or(Error::NotFound(id))?;
+        let running = self.store.running_counts().await?;
+        Ok(self.view(executor, &running, Timestamp::now()))
+    }
+
+    /// Every instance, optionally only those of one group and one state.
+    pub async fn list(&self, name: Option<&str>, state: Option<ExecutorState>) -> Result<Vec<ExecutorView>> {
+        let filter = ExecutorFilter { name: name.map(str::to_owned), status: None };
+        let executors = self.store.list_executors(&filter).await?;
+        let running = self.store.running_counts().await?;
+        let now = Timestamp::now();
+        Ok(executors
+            .into_iter()
+            .map(|executor| self.view(executor, &running, now))
+            .filter(|view| state.is_none_or(|state| view.state == state))
+            .collect())
+    }
+
+    fn view(&self, executor: Executor, running: &HashMap<ExecutorId, u32>, now: Timestamp) -> ExecutorView {
+        let state = executor.state(now, self.offline_after_millis());
+        let running = running.get(&executor.id).copied().unwrap_or(0);
+        ExecutorView { executor, state, running }
+    }
+
+    /// The instances that may take a dispatch of `task_name` now, with their running counts.
+    ///
+    /// With `group`, every instance of that executor group; otherwise every instance that declared the task.
+    /// Only active, healthy instances with a recent heartbeat qualify.
+    pub async fn candidates(&self, task_name: &str, group: Option<&str>) -> Result<Vec<(Arc<Executor>, u32)>> {
+        let (executors, by_task, running) = self.snapshot().await?;
+        let now = Timestamp::now();
+        let offline_after = self.offline_after_millis();
+        let chosen: Vec<&Arc<Executor>> = match group {
+            Some(group) => executors.iter().filter(|executor| executor.name == group).collect(),
+            None => by_task.get(task_name).into_iter().flatten().filter_map(|index| executors.get(*index)).collect(),
+        };
+        Ok(chosen
+            .into_iter()
+            .filter(|executor| executor.takes_work(now, offline_after))
+            .map(|executor| (executor.clone(), running.get(&executor.id).copied().unwrap_or(0)))
+            .collect())
+    }
+
+    /// Forgets the snapshot so that the next lookup sees a change made through this instance.
+    pub fn invalidate(&self) {
+        self.lock().loaded_at = None;
+    }
+
+    #[allow(clippy::type_complexity)]
+    async fn snapshot(
+        &self,
+    ) -> Result<(Arc<Vec<Arc<Executor>>>, Arc<HashMap<String, Vec<usize>>>, HashMap<ExecutorId, u32>)> {
+        {
+            let snapshot = self.lock();
+            if snapshot.loaded_at.is_some_and(|at| at.elapsed() < Self::SNAPSHOT_MAX_AGE) {
+                return Ok((snapshot.executors.clone(), snapshot.by_task.clone(), snapshot.running.clone()));
+            }
+        }
+        let executors: Vec<Arc<Executor>> =
+            self.store.list_executors(&ExecutorFilter::default()).await?.into_iter().map(Arc::new).collect();
+        let mut by_task: HashMap<String, Vec<usize>> = HashMap::new();
+        for (index, executor) in executors.iter().enumerate() {
+            for task in &executor.tasks {
+                by_task.entry(task.clone()).or_default().push(index);
+            }
+        }
+        let (executors, by_task) = (Arc::new(executors), Arc::new(by_task));
+        let running = self.store.running_counts().await?;
+        let mut snapshot = self.lock();
+        *snapshot = Snapshot {
+            loaded_at: Some(Instant::now()),
+            executors: executors.clone(),
+            by_task: by_task.clone(),
+            running: running.clone(),
+        };
+        Ok((executors, by_task, running))
+    }
+
+    /// Counts a dispatch to `id` at once, so that `least_loaded` sees it before the next reload.
+    pub fn note_started(&self, id: ExecutorId) {
+        *self.lock().running.entry(id).or_default() += 1;
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {
+        // The snapshot is a cache: a panic while holding it leaves nothing inconsistent worth refusing.
+        self.snapshot.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}

@@ -1,0 +1,87 @@
+//! Storage errors: database failures, missing rows, conflicts, a deposed leader, bad config and corrupt values.
+
+use jobs_model::ErrorKind;
+use sea_orm::{DbErr, RuntimeErr, SqlErr};
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("database error: {0}")]
+    Db(#[from] DbErr),
+    /// The database at `address` (password removed) could not be reached or opened.
+    #[error("cannot connect to database at {address}: {reason}")]
+    Connect {
+        address: String,
+        reason: String,
+        #[source]
+        source: Option<DbErr>,
+    },
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// A planning write carried a leader epoch that is no longer the current one.
+    #[error("deposed: leader epoch for `{lock_key}` is {current:?}, not {expected}")]
+    Deposed { lock_key: String, expected: i64, current: Option<i64> },
+    /// A bad `database.*` setting; the message names the key.
+    #[error("{0}")]
+    Config(String),
+    /// A stored value that does not parse (an id, a status word, JSON).
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+    /// A caller passed an argument the operation does not take (a bug in the caller, not bad user input).
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Db(err) if is_unavailable(err) => ErrorKind::Unavailable,
+            Self::Db(_) | Self::Corrupt(_) | Self::InvalidArgument(_) => ErrorKind::Internal,
+            Self::Connect { .. } => ErrorKind::Unavailable,
+            Self::NotFound(_) => ErrorKind::NotFound,
+            Self::Conflict(_) | Self::Deposed { .. } => ErrorKind::Conflict,
+            Self::Config(_) => ErrorKind::InvalidInput,
+        }
+    }
+
+    pub(crate) fn corrupt(what: impl std::fmt::Display, value: impl std::fmt::Display) -> Self {
+        Self::Corrupt(format!("{what} `{value}`"))
+    }
+}
+
+/// Whether the database could not be reached at all, as opposed to rejecting a statement.
+fn is_unavailable(err: &DbErr) -> bool {
+    matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
+}
+
+/// Turns a unique-constraint violation into `Conflict(message())`, and keeps any other error as it is.
+pub(crate) fn conflict_on_unique(err: DbErr, message: impl FnOnce() -> String) -> Error {
+    match err.sql_err() {
+        Some(SqlErr::UniqueConstraintViolation(_)) => Error::Conflict(message()),
+        _ => Error::Db(err),
+    }
+}
+
+/// The SQLSTATE of a statement the database rejected.
+pub(crate) fn sql_state(err: &DbErr) -> Option<String> {
+    let (DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner))) = err else {
+        return None;
+    };
+    match &**inner {
+        sea_orm::sqlx::Error::Database(db_err) => db_err.code().map(|code| code.into_owned()),
+        _ => None,
+    }
+}
+
+/// Whether a transaction lost a race it can simply run again: a unique key taken meanwhile, or a deadlock.
+pub(crate) fn is_race(err: &Error) -> bool {
+    let Error::Db(err) = err else {
+        return false;
+    };
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+        || sql_state(err).is_some_and(|code| code == "40001" || code == "40P01")
+}

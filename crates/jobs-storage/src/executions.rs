@@ -1,0 +1,236 @@
+//! Executions: manual inserts, lookups, filtered listing newest first, recovery queries and running counts.
+
+use std::collections::HashMap;
+
+use jobs_model::{Execution, ExecutionId, ExecutionStatus, ExecutorId, TaskId, Timestamp, TriggerType};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::convert::{self, int, uint};
+use crate::entity::execution::{self, Column, Entity as Executions};
+use crate::error::conflict_on_unique;
+use crate::{Result, Store};
+
+/// Which executions `list_executions` returns: filters, then a page of `limit` (0: all) before the `before` cursor.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExecutionFilter {
+    pub task_id: Option<TaskId>,
+    pub status: Option<ExecutionStatus>,
+    pub trigger_type: Option<TriggerType>,
+    pub executor_id: Option<ExecutorId>,
+    /// Earliest `scheduled_at`, inclusive.
+    pub from: Option<Timestamp>,
+    /// Latest `scheduled_at`, inclusive.
+    pub to: Option<Timestamp>,
+    /// Only executions with a smaller id (the last id of the previous page).
+    pub before: Option<ExecutionId>,
+    pub limit: u64,
+}
+
+impl Store {
+    /// Stores a manual or retry execution (a cron execution too, guarded by its slot); a duplicate is a conflict.
+    #[tracing::instrument(skip_all, fields(execution_id = %execution.id, task_id = %execution.task_id))]
+    pub async fn insert_execution(&self, execution: &Execution) -> Result<()> {
+        let model = to_active(execution, None)?;
+        Executions::insert(model).exec_without_returning(self.connection()).await.map_err(|err| {
+            conflict_on_unique(err, || {
+                format!(
+                    "execution {} of task `{}` scheduled at {} already exists",
+                    execution.id, execution.task_name, execution.scheduled_at
+                )
+            })
+        })?;
+        Ok(())
+    }
+
+    pub async fn get_execution(&self, id: ExecutionId) -> Result<Option<Execution>> {
+        Executions::find_by_id(id.to_string()).one(self.connection()).await?.map(from_model).transpose()
+    }
+
+    /// Executions newest first (ids are UUIDv7, so id order is creation order).
+    pub async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>> {
+        let mut query = Executions::find().order_by_desc(Column::Id);
+        if let Some(task_id) = filter.task_id {
+            query = query.filter(Column::TaskId.eq(task_id.to_string()));
+        }
+        if let Some(status) = filter.status {
+            query = query.filter(Column::Status.eq(status.as_str()));
+        }
+        if let Some(trigger_type) = filter.trigger_type {
+            query = query.filter(Column::TriggerType.eq(trigger_type.as_str()));
+        }
+        if let Some(executor_id) = filter.executor_id {
+            query = query.filter(Column::ExecutorId.eq(executor_id.to_string()));
+        }
+        if let Some(from) = filter.from {
+            query = query.filter(Column::ScheduledAt.gte(from.as_millis()));
+        }
+        if let Some(to) = filter.to {
+            query = query.filter(Column::ScheduledAt.lte(to.as_millis()));
+        }
+        if let Some(before) = filter.before {
+            query = query.filter(Column::Id.lt(before.to_string()));
+        }
+        if filter.limit > 0 {
+            query = query.limit(filter.limit);
+        }
+        query.all(self.connection()).await?.into_iter().map(from_model).collect()
+    }
+
+    /// Up to `limit` (0: all) executions in `status`, oldest first: what a new leader picks up.
+    pub async fn executions_with_status(&self, status: ExecutionStatus, limit: u64) -> Result<Vec<Execution>> {
+        let mut query = Executions::find().filter(Column::Status.eq(status.as_str())).order_by_asc(Column::Id);
+        if limit > 0 {
+            query = query.limit(limit);
+        }
+        query.all(self.connection()).await?.into_iter().map(from_model).collect()
+    }
+
+    /// Pending executions due by `now`: slots up to `now`, retries whose `retry_at` passed, oldest first.
+    ///
+    /// The leader polls these for triggers written by other instances, retries, queued sequential fires and
+    /// anything a previous leader left behind.
+    pub async fn pending_due(&self, now: Timestamp, limit: u64) -> Result<Vec<Execution>> {
+        let mut query = Executions::find()
+            .filter(Column::Status.eq(ExecutionStatus::Pending.as_str()))
+            .filter(Column::ScheduledAt.lte(now.as_millis()))
+            .filter(Condition::any().add(Column::RetryAt.is_null()).add(Column::RetryAt.lte(now.as_millis())))
+            .order_by_asc(Column::Id);
+        if limit > 0 {
+            query = query.limit(limit);
+        }
+        query.all(self.connection()).await?.into_iter().map(from_model).collect()
+    }
+
+    /// Running executions whose attempt is past its deadline.
+    pub async fn running_overdue(&self, now: Timestamp, limit: u64) -> Result<Vec<Execution>> {
+        let mut query = Executions::find()
+            .filter(Column::Status.eq(ExecutionStatus::Running.as_str()))
+            .filter(Column::DeadlineAt.lt(now.as_millis()))
+            .order_by_asc(Column::Id);
+        if limit > 0 {
+            query = query.limit(limit);
+        }
+        query.all(self.connection()).await?.into_iter().map(from_model).collect()
+    }
+
+    /// Executions of a task in `status`, oldest first.
+    pub async fn executions_of_task(
+        &self,
+        task_id: TaskId,
+        status: ExecutionStatus,
+        limit: u64,
+    ) -> Result<Vec<Execution>> {
+        let mut query = Executions::find()
+            .filter(Column::TaskId.eq(task_id.to_string()))
+            .filter(Column::Status.eq(status.as_str()))
+            .order_by_asc(Column::Id);
+        if limit > 0 {
+            query = query.limit(limit);
+        }
+        query.all(self.connection()).await?.into_iter().map(from_model).collect()
+    }
+
+    /// How many executions of a task are in `status`, only those older than `before` when given.
+    pub async fn count_of_task(
+        &self,
+        task_id: TaskId,
+        status: ExecutionStatus,
+        before: Option<ExecutionId>,
+    ) -> Result<u64> {
+        let mut query = Executions::find()
+            .filter(Column::TaskId.eq(task_id.to_string()))
+            .filter(Column::Status.eq(status.as_str()));
+        if let Some(before) = before {
+            query = query.filter(Column::Id.lt(before.to_string()));
+        }
+        Ok(query.count(self.connection()).await?)
+    }
+
+    /// The executions an executor instance is running.
+    pub async fn running_on(&self, executor_id: ExecutorId) -> Result<Vec<Execution>> {
+        Executions::find()
+            .filter(Column::ExecutorId.eq(executor_id.to_string()))
+            .filter(Column::Status.eq(ExecutionStatus::Running.as_str()))
+            .order_by_asc(Column::Id)
+            .all(self.connection())
+            .await?
+            .into_iter()
+            .map(from_model)
+            .collect()
+    }
+
+    /// How many executions each executor instance is running.
+    pub async fn running_counts(&self) -> Result<HashMap<ExecutorId, u32>> {
+        let rows: Vec<(Option<String>, i64)> = Executions::find()
+            .select_only()
+            .column(Column::ExecutorId)
+            .column_as(Column::Id.count(), "running")
+            .filter(Column::Status.eq(ExecutionStatus::Running.as_str()))
+            .filter(Column::ExecutorId.is_not_null())
+            .group_by(Column::ExecutorId)
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        let mut counts = HashMap::with_capacity(rows.len());
+        for (executor_id, running) in rows {
+            let Some(executor_id) =
+                convert::opt_id("executions.executor_id", executor_id.as_deref(), ExecutorId::parse)?
+            else {
+                continue;
+            };
+            counts.insert(executor_id, u32::try_from(running).unwrap_or(u32::MAX));
+        }
+        Ok(counts)
+    }
+}
+
+/// The row for an execution; `fire_key` is the cron slot, so that one slot of a task is stored at most once.
+pub(crate) fn to_active(execution: &Execution, epoch: Option<i64>) -> Result<execution::ActiveModel> {
+    let fire_key = (execution.trigger_type == TriggerType::Cron).then_some(execution.scheduled_at.as_millis());
+    Ok(execution::ActiveModel {
+        id: Set(execution.id.to_string()),
+        task_id: Set(execution.task_id.to_string()),
+        task_name: Set(execution.task_name.clone()),
+        trigger_type: Set(execution.trigger_type.as_str().to_owned()),
+        status: Set(execution.status.as_str().to_owned()),
+        scheduled_at: Set(execution.scheduled_at.as_millis()),
+        fire_key: Set(fire_key),
+        parameters: Set(convert::to_json("parameters", &execution.parameters)?),
+        executor_id: Set(execution.executor_id.map(|id| id.to_string())),
+        attempt: Set(int(execution.attempt)),
+        retries: Set(int(execution.retries)),
+        retry_at: Set(execution.retry_at.map(Timestamp::as_millis)),
+        deadline_at: Set(execution.deadline_at.map(Timestamp::as_millis)),
+        epoch: Set(epoch),
+        created_at: Set(execution.created_at.as_millis()),
+        started_at: Set(execution.started_at.map(Timestamp::as_millis)),
+        finished_at: Set(execution.finished_at.map(Timestamp::as_millis)),
+        updated_at: Set(execution.finished_at.or(execution.started_at).unwrap_or(execution.created_at).as_millis()),
+        result: Set(convert::opt_to_json("result", execution.result.as_ref())?),
+        error: Set(execution.error.clone()),
+    })
+}
+
+pub(crate) fn from_model(model: execution::Model) -> Result<Execution> {
+    Ok(Execution {
+        id: convert::id("executions.id", &model.id, ExecutionId::parse)?,
+        task_id: convert::id("executions.task_id", &model.task_id, TaskId::parse)?,
+        trigger_type: convert::word("executions.trigger_type", &model.trigger_type)?,
+        status: convert::word("executions.status", &model.status)?,
+        scheduled_at: Timestamp::from_millis(model.scheduled_at),
+        parameters: convert::json("executions.parameters", &model.parameters)?,
+        executor_id: convert::opt_id("executions.executor_id", model.executor_id.as_deref(), ExecutorId::parse)?,
+        attempt: uint("executions.attempt", model.attempt)?,
+        retries: uint("executions.retries", model.retries)?,
+        retry_at: model.retry_at.map(Timestamp::from_millis),
+        deadline_at: model.deadline_at.map(Timestamp::from_millis),
+        created_at: Timestamp::from_millis(model.created_at),
+        started_at: model.started_at.map(Timestamp::from_millis),
+        finished_at: model.finished_at.map(Timestamp::from_millis),
+        result: convert::opt_json("executions.result", model.result.as_deref())?,
+        task_name: model.task_name,
+        error: model.error,
+    })
+}

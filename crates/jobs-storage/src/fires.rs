@@ -1,0 +1,170 @@
+//! Planning writes: a batch of cron fires (execution rows plus each task's advanced next fire) in one transaction.
+//!
+//! Two guards make a fire land at most once: a task's `next_fire_at` must still be what the planner read, and
+//! the unique `(task_id, fire_key)` key drops an execution for a slot that someone else already wrote.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use jobs_model::{Execution, ExecutionId, TaskId, Timestamp};
+use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    QueryTrait,
+};
+
+use crate::entity::execution::{self, Entity as Executions};
+use crate::entity::scheduler_leader::Entity as Leader;
+use crate::entity::task::{self, Entity as Tasks};
+use crate::{Error, Result, Store};
+
+/// Rows per multi-row INSERT (18 parameters each), and ids per `IN (…)` list.
+const ROWS_PER_STATEMENT: usize = 500;
+
+/// One task's fires from one planning step.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedFire {
+    pub task_id: TaskId,
+    /// The task's `next_fire_at` the planner read; the fire is dropped if it changed meanwhile.
+    pub expected_next: Option<Timestamp>,
+    /// The task's `next_fire_at` after these fires.
+    pub new_next: Option<Timestamp>,
+    /// The executions of the fired slots (`pending`, or `skipped`/`missed`).
+    pub executions: Vec<Execution>,
+}
+
+impl Store {
+    /// Writes a batch of fires in one transaction and returns the ids of the executions actually inserted.
+    ///
+    /// With an `epoch`, the batch only applies while `scheduler_leader[lock_key]` still has it (else `Deposed`).
+    /// A fire whose task changed (or vanished) since planning is skipped; an execution whose slot is already
+    /// stored is left out.
+    #[tracing::instrument(skip_all, fields(epoch, fires = fires.len()))]
+    pub async fn record_fires(
+        &self,
+        epoch: Option<i64>,
+        lock_key: &str,
+        fires: &[PlannedFire],
+    ) -> Result<Vec<ExecutionId>> {
+        let txn = self.begin().await?;
+        if let Some(expected) = epoch {
+            // Locking the leader row makes a concurrent `bump_epoch` wait for this batch (or this batch fail).
+            let current = Leader::find_by_id(lock_key).lock_exclusive().one(&txn).await?.map(|row| row.epoch);
+            if current != Some(expected) {
+                txn.rollback().await?;
+                return Err(Error::Deposed { lock_key: lock_key.to_owned(), expected, current });
+            }
+        }
+        let mut next_fire = lock_tasks(&txn, fires).await?;
+
+        // Apply the fires in order, so that two fires of one task in a batch chain their guards.
+        let mut accepted: Vec<&Execution> = Vec::new();
+        let mut changed: HashSet<String> = HashSet::new();
+        for fire in fires {
+            let id = fire.task_id.to_string();
+            let Some(current) = next_fire.get_mut(&id) else {
+                tracing::debug!(task_id = %fire.task_id, "task vanished before its fire was written");
+                continue;
+            };
+            if *current != fire.expected_next.map(Timestamp::as_millis) {
+                tracing::debug!(task_id = %fire.task_id, "task changed before its fire was written");
+                continue;
+            }
+            *current = fire.new_next.map(Timestamp::as_millis);
+            changed.insert(id);
+            accepted.extend(&fire.executions);
+        }
+
+        // The rows are locked (SQLite: the whole database is), so plain updates grouped by value suffice.
+        let mut by_value: BTreeMap<Option<i64>, Vec<String>> = BTreeMap::new();
+        for id in changed {
+            let value = next_fire.get(&id).copied().flatten();
+            by_value.entry(value).or_default().push(id);
+        }
+        for (value, ids) in by_value {
+            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+                Tasks::update_many()
+                    .col_expr(task::Column::NextFireAt, Expr::value(value))
+                    .filter(task::Column::Id.is_in(chunk.iter().cloned()))
+                    .exec(&txn)
+                    .await?;
+            }
+        }
+
+        let mut inserted = Vec::with_capacity(accepted.len());
+        for chunk in accepted.chunks(ROWS_PER_STATEMENT) {
+            inserted.extend(insert_new(&txn, chunk, epoch).await?);
+        }
+        txn.commit().await?;
+        Ok(inserted)
+    }
+}
+
+/// Reads (and on MySQL/PostgreSQL row-locks) the current `next_fire_at` of the tasks in `fires`.
+async fn lock_tasks(txn: &DatabaseTransaction, fires: &[PlannedFire]) -> Result<HashMap<String, Option<i64>>> {
+    let mut ids: Vec<String> = fires.iter().map(|fire| fire.task_id.to_string()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut next_fire = HashMap::with_capacity(ids.len());
+    for chunk in ids.chunks(ROWS_PER_STATEMENT) {
+        let rows: Vec<(String, Option<i64>)> = Tasks::find()
+            .select_only()
+            .column(task::Column::Id)
+            .column(task::Column::NextFireAt)
+            .filter(task::Column::Id.is_in(chunk.iter().cloned()))
+            .order_by_asc(task::Column::Id)
+            .lock_exclusive()
+            .into_tuple()
+            .all(txn)
+            .await?;
+        next_fire.extend(rows);
+    }
+    Ok(next_fire)
+}
+
+/// Inserts executions, skipping those whose `(task_id, fire_key)` is taken; returns the ids that went in.
+async fn insert_new(
+    txn: &DatabaseTransaction,
+    executions: &[&Execution],
+    epoch: Option<i64>,
+) -> Result<Vec<ExecutionId>> {
+    if executions.is_empty() {
+        return Ok(Vec::new());
+    }
+    let rows = executions
+        .iter()
+        .map(|execution| crate::executions::to_active(execution, epoch))
+        .collect::<Result<Vec<_>>>()?;
+    let backend = txn.get_database_backend();
+    let mut insert = Executions::insert_many(rows).into_query();
+    if backend != DbBackend::MySql {
+        insert.on_conflict(OnConflict::new().do_nothing().to_owned()).returning_col(execution::Column::Id);
+        let mut inserted = HashSet::with_capacity(executions.len());
+        for row in txn.query_all(&insert).await? {
+            inserted.insert(row.try_get::<String>("", "id")?);
+        }
+        return Ok(executions
+            .iter()
+            .map(|execution| execution.id)
+            .filter(|id| inserted.contains(&id.to_string()))
+            .collect());
+    }
+    // MySQL has neither `ON CONFLICT … DO NOTHING` nor `RETURNING`; `INSERT IGNORE` counts the rows it inserted.
+    let mut statement = backend.build(&insert);
+    statement.sql = statement.sql.replacen("INSERT ", "INSERT IGNORE ", 1);
+    let affected = txn.execute_raw(statement).await?.rows_affected();
+    let ids: Vec<ExecutionId> = executions.iter().map(|execution| execution.id).collect();
+    if usize::try_from(affected).is_ok_and(|affected| affected == ids.len()) {
+        return Ok(ids);
+    }
+    // Some slots were taken: the executions present under their (fresh, UUIDv7) ids now are the ones inserted.
+    let present: HashSet<String> = Executions::find()
+        .select_only()
+        .column(execution::Column::Id)
+        .filter(execution::Column::Id.is_in(ids.iter().map(ToString::to_string)))
+        .into_tuple::<String>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .collect();
+    Ok(ids.into_iter().filter(|id| present.contains(&id.to_string())).collect())
+}

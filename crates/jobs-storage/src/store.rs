@@ -1,0 +1,297 @@
+//! The `Store`: one connection pool, how it is opened (creating the database if needed), and migrations under a lock.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobs_migrations::{Migrator, MigratorTrait};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+};
+
+use crate::config::redact_url;
+use crate::error::sql_state;
+use crate::{Backend, DatabaseConfig, Error, Result};
+
+/// How long opening a connection may take before the database counts as unreachable.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long SQLite waits for another writer before answering "busy".
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a starting instance waits for another one's migrations.
+const MIGRATE_LOCK_SECONDS: i64 = 60;
+
+/// The database of `jobs`: a connection pool plus the repositories (`impl Store` blocks in the other modules).
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+    backend: Backend,
+    url: Arc<Url>,
+}
+
+/// The URL a store was opened with; only the redacted form is ever shown.
+struct Url {
+    full: String,
+    redacted: String,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).field("url", &self.url.redacted).finish()
+    }
+}
+
+impl Store {
+    /// Opens the configured database, creating it (MySQL, PostgreSQL) or its folder (SQLite) when missing.
+    #[tracing::instrument(skip_all)]
+    pub async fn connect(config: &DatabaseConfig) -> Result<Store> {
+        let full = config.resolved_url()?;
+        let backend = Backend::from_url(&full)?;
+        let redacted = redact_url(&full);
+        if backend == Backend::Sqlite {
+            prepare_sqlite_file(&full, &redacted)?;
+        }
+        let max_connections = config.max_connections.max(1);
+        let db = match open(&full, backend, max_connections).await {
+            Ok(db) => db,
+            Err(Error::Connect { source: Some(err), .. }) if is_unknown_database(&err) => {
+                create_database(&full, backend).await?;
+                open(&full, backend, max_connections).await?
+            }
+            Err(err) => return Err(err),
+        };
+        tracing::info!(url = %redacted, %backend, "connected to database");
+        Ok(Store { db, backend, url: Arc::new(Url { full, redacted }) })
+    }
+
+    /// Applies pending migrations; instances starting together take turns under a database lock.
+    #[tracing::instrument(skip_all, fields(url = %self.url.redacted))]
+    pub async fn migrate(&self) -> Result<()> {
+        match self.backend {
+            Backend::Sqlite => Migrator::up(&self.db, None).await?,
+            Backend::MySql | Backend::Postgres => {
+                // Session locks belong to one connection, so everything runs on a pool of exactly one.
+                let conn = open(&self.url.full, self.backend, 1).await?;
+                let result = self.migrate_locked(&conn).await;
+                conn.close().await.ok();
+                result?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn migrate_locked(&self, conn: &DatabaseConnection) -> Result<()> {
+        let key = migrate_lock_key(&self.url.full);
+        let backend = conn.get_database_backend();
+        let timed_out = || Error::Conflict(format!("timed out waiting for the migration lock `{key}`"));
+        let unlock = match self.backend {
+            Backend::MySql => {
+                let lock = "SELECT GET_LOCK(?, ?) AS locked";
+                let values: [Value; 2] = [key.clone().into(), MIGRATE_LOCK_SECONDS.into()];
+                let row = conn.query_one_raw(Statement::from_sql_and_values(backend, lock, values)).await?;
+                // 1: locked; 0: timed out; NULL: an error.
+                let locked = match row {
+                    Some(row) => row.try_get::<Option<i64>>("", "locked")?,
+                    None => None,
+                };
+                if locked != Some(1) {
+                    return Err(timed_out());
+                }
+                "SELECT RELEASE_LOCK(?)"
+            }
+            _ => {
+                conn.execute_unprepared(&format!("SET lock_timeout = '{MIGRATE_LOCK_SECONDS}s'")).await?;
+                let lock = "SELECT pg_advisory_lock(hashtext($1))";
+                // 55P03 lock_not_available: `lock_timeout` passed.
+                match conn.execute_raw(Statement::from_sql_and_values(backend, lock, [key.clone().into()])).await {
+                    Ok(_) => {}
+                    Err(err) if sql_state(&err).as_deref() == Some("55P03") => return Err(timed_out()),
+                    Err(err) => return Err(err.into()),
+                }
+                "SELECT pg_advisory_unlock(hashtext($1))"
+            }
+        };
+        tracing::debug!(%key, "holding the migration lock");
+        let result = Migrator::up(conn, None).await;
+        let released = conn.execute_raw(Statement::from_sql_and_values(backend, unlock, [key.clone().into()])).await;
+        result?;
+        released?;
+        Ok(())
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The URL this store was opened with, without its password.
+    pub fn url_redacted(&self) -> &str {
+        &self.url.redacted
+    }
+
+    /// Closes the pool; clones of this store cannot query afterwards.
+    pub async fn close(&self) -> Result<()> {
+        Ok(self.db.close_by_ref().await?)
+    }
+
+    /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so that a read-then-write never fails half-way).
+    pub(crate) async fn begin(&self) -> Result<DatabaseTransaction> {
+        let options = TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        };
+        Ok(self.db.begin_with_options(options).await?)
+    }
+}
+
+/// Opens a pool on `url`, failing within `CONNECT_TIMEOUT` with an error that names the redacted address.
+pub(crate) async fn open(url: &str, backend: Backend, max_connections: u32) -> Result<DatabaseConnection> {
+    let mut options = ConnectOptions::new(url);
+    options.max_connections(max_connections).sqlx_logging(false);
+    if backend == Backend::Sqlite {
+        if is_sqlite_memory(url) {
+            // Every connection to `:memory:` is a database of its own: keep exactly one, forever.
+            options.max_connections(1).min_connections(1).idle_timeout(None).max_lifetime(None);
+        } else {
+            options.map_sqlx_sqlite_opts(|opts| {
+                opts.journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(SQLITE_BUSY_TIMEOUT)
+                    .create_if_missing(true)
+            });
+        }
+    }
+    let connect_error =
+        |reason: String, source: Option<DbErr>| Error::Connect { address: redact_url(url), reason, source };
+    match tokio::time::timeout(CONNECT_TIMEOUT, Database::connect(options)).await {
+        Ok(Ok(db)) => Ok(db),
+        Ok(Err(err)) => Err(connect_error(reason(&err), Some(err))),
+        // The pool retries refused connections (a server starting up) until this deadline.
+        Err(_) => Err(connect_error(
+            format!("no connection within {}s (server down, refusing or unreachable)", CONNECT_TIMEOUT.as_secs()),
+            None,
+        )),
+    }
+}
+
+/// The driver's own message, without sea-orm's "Connection Error:" wrapping.
+fn reason(err: &DbErr) -> String {
+    match err {
+        DbErr::Conn(RuntimeErr::SqlxError(inner)) => inner.to_string(),
+        DbErr::Conn(RuntimeErr::Internal(message)) => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Whether connecting failed only because the database does not exist yet.
+fn is_unknown_database(err: &DbErr) -> bool {
+    let DbErr::Conn(RuntimeErr::SqlxError(inner)) = err else {
+        return false;
+    };
+    let sea_orm::sqlx::Error::Database(db_err) = &**inner else {
+        return false;
+    };
+    if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+        return mysql.number() == 1049;
+    }
+    db_err.code().as_deref() == Some("3D000")
+}
+
+/// The parts of a server URL: `(url without the database, database name)`.
+pub(crate) fn split_database(url: &str, backend: Backend) -> Option<(String, String)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let path_start = rest.find('/')?;
+    let (authority, path) = rest.split_at(path_start);
+    let (database, query) = match path[1..].split_once('?') {
+        Some((database, query)) => (database, format!("?{query}")),
+        None => (&path[1..], String::new()),
+    };
+    if database.is_empty() {
+        return None;
+    }
+    // PostgreSQL needs some database to connect to; `postgres` always exists.
+    let server_path = if backend == Backend::Postgres { "/postgres" } else { "" };
+    Some((format!("{scheme}://{authority}{server_path}{query}"), database.to_owned()))
+}
+
+/// Creates the database a MySQL or PostgreSQL URL names, tolerating another instance doing the same.
+async fn create_database(url: &str, backend: Backend) -> Result<()> {
+    let Some((server_url, database)) = split_database(url, backend) else {
+        return Err(Error::Config(format!("invalid `database.url`: `{}` names no database", redact_url(url))));
+    };
+    tracing::info!(%database, server = %redact_url(&server_url), "creating database");
+    let server = open(&server_url, backend, 1).await?;
+    let result = create_database_on(&server, backend, &database).await;
+    server.close().await.ok();
+    result.map_err(|err| Error::Connect {
+        address: redact_url(url),
+        reason: format!("cannot create database `{database}`: {}", reason(&err)),
+        source: Some(err),
+    })
+}
+
+async fn create_database_on(server: &DatabaseConnection, backend: Backend, database: &str) -> Result<(), DbErr> {
+    match backend {
+        Backend::MySql => {
+            let sql = format!("CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4", quote(backend, database));
+            server.execute_unprepared(&sql).await.map(drop)
+        }
+        _ => match server.execute_unprepared(&format!("CREATE DATABASE {}", quote(backend, database))).await {
+            Ok(_) => Ok(()),
+            // 42P04 duplicate_database; 23505: two creations raced on pg_database's unique index.
+            Err(err) if sql_state(&err).is_some_and(|code| code == "42P04" || code == "23505") => Ok(()),
+            Err(err) => Err(err),
+        },
+    }
+}
+
+/// Quotes an identifier for `CREATE DATABASE` / `DROP DATABASE`.
+pub(crate) fn quote(backend: Backend, name: &str) -> String {
+    match backend {
+        Backend::MySql => format!("`{}`", name.replace('`', "``")),
+        _ => format!("\"{}\"", name.replace('"', "\"\"")),
+    }
+}
+
+/// MySQL lock names are global to the server (and at most 64 characters), so the name includes the database.
+fn migrate_lock_key(url: &str) -> String {
+    let database = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('/'))
+        .map_or("", |(_, path)| path.split('?').next().unwrap_or_default());
+    format!("jobs_migrate_{database}").chars().take(64).collect()
+}
+
+fn sqlite_path(url: &str) -> &str {
+    let rest = url.strip_prefix("sqlite:").unwrap_or(url);
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    rest.split('?').next().unwrap_or_default()
+}
+
+fn is_sqlite_memory(url: &str) -> bool {
+    let path = sqlite_path(url);
+    path.is_empty() || path == ":memory:" || url.contains("mode=memory")
+}
+
+/// Creates the folder of a SQLite database file.
+fn prepare_sqlite_file(url: &str, redacted: &str) -> Result<()> {
+    if is_sqlite_memory(url) {
+        return Ok(());
+    }
+    let path = std::path::Path::new(sqlite_path(url));
+    let Some(parent) = path.parent().filter(|parent| !parent.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    std::fs::create_dir_all(parent).map_err(|err| Error::Connect {
+        address: redacted.to_owned(),
+        reason: format!("cannot create folder `{}`: {err}", parent.display()),
+        source: None,
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,23 @@
+//! The database schema of `jobs` as sea-orm migrations, run by the scheduler at start and by `cargo xtask migrate`.
+//!
+//! Every migration runs unchanged on SQLite, MySQL/MariaDB and PostgreSQL:
+//! instants are BIGINT milliseconds, ids are 36-character UUID strings and JSON lives in text columns.
+
+mod m20261124_000001_create_tables;
+
+pub use sea_orm_migration::MigratorTrait;
+use sea_orm_migration::{MigrationTrait, async_trait};
+
+/// Every migration of `jobs`, in order.
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261124_000001_create_tables::Migration)]
+    }
+}
+
+#[cfg(test)]
+mod tests;
