@@ -35,17 +35,33 @@ pub fn range(field: &str, value: i64, min: i64, max: i64) -> Result<(), Error> {
     Ok(())
 }
 
-/// An absolute `http://` or `https://` URL with a host.
-pub fn http_url(field: &str, value: &str) -> Result<(), Error> {
-    let rest = value.strip_prefix("http://").or_else(|| value.strip_prefix("https://"));
-    let Some(rest) = rest else {
-        return Err(Error::invalid(field, format!("`{value}` must start with http:// or https://")));
-    };
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    if host.is_empty() || value.chars().any(|c| c.is_whitespace() || c.is_control()) || value.len() > 2048 {
-        return Err(Error::invalid(field, format!("`{value}` is not a valid URL")));
+/// An absolute `http://` or `https://` URL with a host and no credentials, returned in normal form without a
+/// trailing slash (`HTTP://Host:80/` becomes `http://host`).
+///
+/// The normal form is what gets stored and echoed back, so every client reads the same URL the scheduler calls.
+pub fn http_url(field: &str, value: &str) -> Result<String, Error> {
+    let invalid = |why: &str| Error::invalid(field, format!("`{value}` {why}"));
+    if value.len() > 2048 {
+        return Err(Error::invalid(field, "must be at most 2048 bytes"));
     }
-    Ok(())
+    if value.chars().any(|c| c.is_whitespace() || c.is_control() || c == '\\') {
+        return Err(invalid("is not a valid URL: it contains whitespace, a control character or a backslash"));
+    }
+    let url = url::Url::parse(value).map_err(|error| invalid(&format!("is not a valid URL: {error}")))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must start with http:// or https://"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(invalid("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(invalid("must not carry credentials; use `auth.executor_secret` to sign requests"));
+    }
+    if url.fragment().is_some() {
+        return Err(invalid("must not have a #fragment"));
+    }
+    let normal = url.as_str();
+    Ok(if url.query().is_none() { normal.trim_end_matches('/') } else { normal }.to_owned())
 }
 
 #[cfg(test)]
@@ -64,10 +80,31 @@ mod tests {
 
     #[test]
     fn urls() {
-        assert!(http_url("base_url", "http://localhost:9090").is_ok());
-        assert!(http_url("base_url", "https://h/x").is_ok());
-        assert!(http_url("base_url", "ftp://h").is_err());
-        assert!(http_url("base_url", "http://").is_err());
-        assert!(http_url("base_url", "http://a b").is_err());
+        assert_eq!(http_url("base_url", "http://localhost:9090").unwrap(), "http://localhost:9090");
+        assert_eq!(http_url("base_url", "HTTP://Host:80/").unwrap(), "http://host");
+        assert_eq!(http_url("base_url", "https://h/x/").unwrap(), "https://h/x");
+        assert_eq!(http_url("base_url", "http://[::1]:9090").unwrap(), "http://[::1]:9090");
+        assert_eq!(http_url("base_url", "http://h/?a=1").unwrap(), "http://h/?a=1");
+        assert_eq!(http_url("base_url", "http:///x").unwrap(), "http://x");
+        for bad in [
+            "ftp://h",
+            "http://",
+            "http://a b",
+            "http://a[",
+            "http://a]b/",
+            "http://[x]/",
+            "http://a\\[x",
+            "http://u:p@h/",
+            "http://u@h/",
+            "http://h/#f",
+            "localhost:9090",
+            "",
+        ] {
+            assert!(http_url("base_url", bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            http_url("base_url", "http://u:p@h/").unwrap_err().to_string(),
+            "invalid `base_url`: `http://u:p@h/` must not carry credentials; use `auth.executor_secret` to sign requests"
+        );
     }
 }

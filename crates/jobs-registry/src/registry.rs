@@ -65,13 +65,9 @@ impl Registry {
     pub async fn register(&self, request: &RegisterRequest) -> Result<(Executor, bool)> {
         validate::name("name", &request.name)?;
         validate::name("instance_id", &request.instance_id)?;
-        validate::http_url("base_url", &request.base_url)?;
-        let base_url = request.base_url.trim_end_matches('/').to_owned();
+        let base_url = validate::http_url("base_url", &request.base_url)?;
         let health_check_url = match &request.health_check_url {
-            Some(url) => {
-                validate::http_url("health_check_url", url)?;
-                url.clone()
-            }
+            Some(url) => validate::http_url("health_check_url", url)?,
             None => format!("{base_url}/health"),
         };
         let weight = request.weight.unwrap_or(1);
