@@ -318,6 +318,8 @@ impl MigrationTrait for Migration {
             .await?;
         create_index(manager, "executions", "idx_executions_executor_status", &["executor_id", "status"], false)
             .await?;
+        // Retention deletes final executions by age, oldest first.
+        create_index(manager, "executions", "idx_executions_finished_at", &["finished_at"], false).await?;
 
         manager
             .create_table(

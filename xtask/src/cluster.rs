@@ -1,14 +1,114 @@
 //! `cargo xtask cluster`: the topology of `deploy/docker/docker-compose.yml` as local processes.
 //!
-//! Three schedulers on 8081, 8082 and 8083 share one MySQL database and elect a leader;
-//! the example executor on 9090 registers with all three. Ctrl-C stops them all.
+//! The compose file is the one source: each scheduler service (three, on 8081-8083) and the executor service
+//! start with its `environment`, except that the database URL names a local MySQL database and compose service
+//! names (`http://scheduler1:8081`) become 127.0.0.1. Ctrl-C stops them all.
 
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::Duration;
 
 use anyhow::Context;
+use figment::Figment;
+use figment::providers::{Format, Yaml};
+use serde::Deserialize;
 
 const DEFAULT_URL: &str = "mysql://root@127.0.0.1:3306/jobs_cluster";
+
+/// The compose file, relative to the repository root.
+pub(crate) const COMPOSE_FILE: &str = "deploy/docker/docker-compose.yml";
+
+/// The parts of a compose file the local cluster reads.
+#[derive(Debug, Deserialize)]
+pub(crate) struct Compose {
+    pub(crate) services: BTreeMap<String, Service>,
+}
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct Service {
+    /// Set for the services built from this repository's Dockerfile.
+    #[serde(default)]
+    build: Option<serde_json::Value>,
+    /// Empty: the image's default, the scheduler.
+    #[serde(default)]
+    command: Vec<String>,
+    #[serde(default)]
+    environment: BTreeMap<String, serde_json::Value>,
+}
+
+impl Compose {
+    pub(crate) fn load(path: &Path) -> anyhow::Result<Self> {
+        Figment::from(Yaml::file_exact(path)).extract().with_context(|| format!("cannot read {}", path.display()))
+    }
+}
+
+impl Service {
+    /// The environment as strings (compose also takes numbers and booleans).
+    pub(crate) fn env(&self) -> BTreeMap<String, String> {
+        let text = |value: &serde_json::Value| match value {
+            serde_json::Value::String(text) => text.clone(),
+            serde_json::Value::Null => String::new(),
+            other => other.to_string(),
+        };
+        self.environment.iter().map(|(key, value)| (key.clone(), text(value))).collect()
+    }
+
+    /// Which of this repository's binaries the service runs, if any.
+    pub(crate) fn binary(&self) -> Option<&'static str> {
+        self.build.as_ref()?;
+        match self.command.first().map(String::as_str) {
+            None | Some("scheduler") => Some("scheduler"),
+            Some("example-executor") => Some("example-executor"),
+            Some(_) => None,
+        }
+    }
+}
+
+/// One local process of the cluster.
+#[derive(Debug)]
+pub(crate) struct Node {
+    /// The compose service it stands for.
+    pub(crate) name: String,
+    pub(crate) binary: &'static str,
+    pub(crate) env: BTreeMap<String, String>,
+}
+
+/// The schedulers (in name order), then the executors, with the compose environment made local.
+pub(crate) fn local_nodes(compose: &Compose, database_url: &str) -> Vec<Node> {
+    let localise = |value: &str| {
+        compose
+            .services
+            .keys()
+            .fold(value.to_owned(), |value, name| value.replace(&format!("//{name}:"), "//127.0.0.1:"))
+    };
+    let mut nodes: Vec<Node> = compose
+        .services
+        .iter()
+        .filter_map(|(name, service)| {
+            let binary = service.binary()?;
+            let mut env: BTreeMap<String, String> = service
+                .env()
+                .into_iter()
+                .map(|(key, value)| {
+                    let value = if key == "JOBS_DATABASE__URL" { database_url.to_owned() } else { localise(&value) };
+                    (key, value)
+                })
+                .collect();
+            if binary == "scheduler" {
+                // Each container has its own logs/; here the processes share one.
+                env.entry("JOBS_LOG__FILE".to_owned()).or_insert_with(|| format!("logs/{name}.log"));
+            }
+            Some(Node { name: name.clone(), binary, env })
+        })
+        .collect();
+    nodes.sort_by_key(|node| (node.binary != "scheduler", node.name.clone()));
+    nodes
+}
+
+pub(crate) fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+}
 
 pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut url = DEFAULT_URL.to_owned();
@@ -21,6 +121,8 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             other => anyhow::bail!("unknown argument `{other}` for cluster"),
         }
     }
+    let nodes = local_nodes(&Compose::load(&root().join(COMPOSE_FILE))?, &url);
+    anyhow::ensure!(!nodes.is_empty(), "{COMPOSE_FILE} names no scheduler or executor service");
     let mut build = Command::new(env!("CARGO"));
     build.args(["build", "-p", "scheduler", "-p", "example-executor"]);
     if release {
@@ -31,26 +133,17 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let bin = |name: &str| format!("{target}/{}/{name}", if release { "release" } else { "debug" });
     std::fs::create_dir_all("logs")?;
 
-    let mut children: Vec<(String, Child)> = Vec::new();
-    for n in 1..=3 {
-        let child = Command::new(bin("scheduler"))
-            .env("JOBS_DATABASE__URL", &url)
-            .env("JOBS_SERVER__PORT", format!("808{n}"))
-            .env("JOBS_SCHEDULER__INSTANCE_ID", format!("scheduler-{n}"))
-            .env("JOBS_SCHEDULER__HEARTBEAT_INTERVAL", "1s")
-            .env("JOBS_LOG__FILE", format!("logs/scheduler-{n}.log"))
-            .spawn()
-            .with_context(|| format!("cannot start scheduler {n}"))?;
-        children.push((format!("scheduler-{n} (http://127.0.0.1:808{n})"), child));
-    }
     // The executor retries its registration until a scheduler answers.
-    let executor = Command::new(bin("example-executor"))
-        .env("JOBS_SCHEDULER_URL", "http://127.0.0.1:8081,http://127.0.0.1:8082,http://127.0.0.1:8083")
-        .env("JOBS_EXECUTOR_PORT", "9090")
-        .env("JOBS_EXECUTOR_INSTANCE_ID", "executor-1")
-        .spawn()
-        .context("cannot start the example executor")?;
-    children.push(("example-executor (http://127.0.0.1:9090)".to_owned(), executor));
+    let mut children: Vec<(String, Child)> = Vec::new();
+    for node in &nodes {
+        let child = Command::new(bin(node.binary))
+            .envs(&node.env)
+            .spawn()
+            .with_context(|| format!("cannot start {} ({})", node.name, node.binary))?;
+        let port = node.env.get("JOBS_SERVER__PORT").or_else(|| node.env.get("JOBS_EXECUTOR_PORT"));
+        let at = port.map(|port| format!(" (http://127.0.0.1:{port})")).unwrap_or_default();
+        children.push((format!("{}{at}", node.name), child));
+    }
     for (name, child) in &children {
         println!("started {name}, pid {}", child.id());
     }
@@ -85,3 +178,6 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,7 @@ use figment::providers::{Env, Format, Serialized, Yaml};
 use serde::{Deserialize, Serialize};
 
 use jobs_api::{AuthConfig, ServerConfig};
-use jobs_engine::SchedulerConfig;
+use jobs_engine::{AlertsConfig, RetentionConfig, SchedulerConfig};
 use jobs_registry::{ExecutorsConfig, HealthCheckConfig};
 use jobs_storage::DatabaseConfig;
 
@@ -21,6 +21,8 @@ pub struct Config {
     pub health_check: HealthCheckConfig,
     pub executors: ExecutorsConfig,
     pub auth: AuthConfig,
+    pub retention: RetentionConfig,
+    pub alerts: AlertsConfig,
     pub log: LogConfig,
 }
 
@@ -30,15 +32,23 @@ pub struct Config {
 pub struct LogConfig {
     /// A level (`info`) or a tracing filter (`info,jobs_engine=debug`); `RUST_LOG` wins when set.
     pub level: String,
-    /// Log file; empty means stdout only.
+    /// Log file; empty means stdout only. It rolls daily: `logs/scheduler.log` writes `logs/scheduler.YYYY-MM-DD.log`
+    /// (the UTC date).
     pub file: String,
     /// `text` or `json`.
     pub format: String,
+    /// How many daily files are kept, today's included; older ones are deleted. At least 1.
+    pub max_files: usize,
 }
 
 impl Default for LogConfig {
     fn default() -> Self {
-        Self { level: "info".to_owned(), file: "logs/scheduler.log".to_owned(), format: "text".to_owned() }
+        Self {
+            level: "info".to_owned(),
+            file: "logs/scheduler.log".to_owned(),
+            format: "text".to_owned(),
+            max_files: 7,
+        }
     }
 }
 
@@ -69,8 +79,13 @@ impl Config {
         self.database.resolved_url().map_err(|error| error.to_string())?;
         self.executors.validate()?;
         self.auth.validate()?;
+        self.retention.validate()?;
+        self.alerts.validate()?;
         if !matches!(self.log.format.as_str(), "text" | "json") {
             return Err(format!("log.format: `{}` is not one of text, json", self.log.format));
+        }
+        if self.log.max_files == 0 {
+            return Err("log.max_files must be at least 1".to_owned());
         }
         Ok(())
     }

@@ -74,6 +74,9 @@ impl Application {
             role: role_receiver,
             lease,
             health_check: config.health_check.clone(),
+            retention: config.retention.clone(),
+            alerts: config.alerts.clone(),
+            executor_secret: config.auth.executor_secret.clone(),
         });
         let router = jobs_api::router(engine.clone(), &config.server, &config.auth);
         Ok(Self { listener, port, store, engine, election, role, router })

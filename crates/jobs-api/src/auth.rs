@@ -6,7 +6,7 @@
 //!   also take a request signed with it (`jobs_model::signature`) in place of a token; with no
 //!   `api_tokens`, those routes need the signature and every other route stays open.
 //!
-//! `/health` is outside `/api/v1` and never asks for credentials.
+//! `/health` and `/metrics` are outside `/api/v1` and never ask for credentials.
 
 use std::sync::Arc;
 

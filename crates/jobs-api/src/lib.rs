@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod handlers;
 mod openapi;
+mod request_id;
 
 use std::sync::Arc;
 
@@ -29,8 +30,9 @@ pub(crate) struct AppState {
 }
 
 /// The whole API; `auth` guards everything under `/api/v1` (see [`AuthConfig`]).
+/// Every request runs in a `request{request_id, method, path}` span and answers with `X-Request-Id`.
 pub fn router(engine: Arc<Engine>, config: &ServerConfig, auth: &AuthConfig) -> Router {
-    use crate::handlers::{cron, executions, executors, health, scheduler, tasks};
+    use crate::handlers::{cron, executions, executors, health, metrics, scheduler, tasks};
     let api = Router::new()
         .route("/tasks", post(tasks::create).get(tasks::list))
         .route("/tasks/{task}", get(tasks::get).put(tasks::replace).patch(tasks::patch).delete(tasks::delete))
@@ -59,8 +61,11 @@ pub fn router(engine: Arc<Engine>, config: &ServerConfig, auth: &AuthConfig) -> 
     Router::new()
         .nest("/api/v1", api)
         .route("/health", get(health::health))
+        .route("/metrics", get(metrics::metrics))
         .fallback(handlers::not_found)
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(AppState { engine })
+        // Outermost, so that rejected requests (401, 404, 413) carry an id too.
+        .layer(axum::middleware::from_fn(request_id::trace))
 }

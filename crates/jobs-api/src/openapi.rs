@@ -19,7 +19,7 @@ use utoipa::{Modify, OpenApi, ToSchema};
 use jobs_model::protocol::{CancelRequest, DispatchRequest};
 
 use crate::error::ErrorBody;
-use crate::handlers::{cron, executions, executors, health, scheduler, tasks};
+use crate::handlers::{cron, executions, executors, health, metrics, scheduler, tasks};
 
 /// The whole document; this module's tests check that it names every route of [`crate::router`] and no other.
 #[derive(Debug, OpenApi)]
@@ -41,6 +41,7 @@ use crate::handlers::{cron, executions, executors, health, scheduler, tasks};
         scheduler::status,
         cron::preview,
         health::health,
+        metrics::metrics,
         document, docs,
     ),
     // The scheduler's requests to executors (`POST {base_url}/execute` and `/cancel`), for executors in other languages.
@@ -53,6 +54,7 @@ use crate::handlers::{cron, executions, executors, health, scheduler, tasks};
         (name = "scheduler", description = "The scheduler cluster"),
         (name = "cron", description = "Cron expressions"),
         (name = "health", description = "Liveness"),
+        (name = "metrics", description = "Prometheus metrics"),
         (name = "openapi", description = "This document"),
     ),
 )]

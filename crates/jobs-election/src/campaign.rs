@@ -300,7 +300,7 @@ impl Campaign {
 
     async fn release<S: LockSession>(&self, session: &mut S) {
         match session.release().await {
-            Ok(true) => tracing::debug!("released the lock"),
+            Ok(true) => tracing::info!("released the lock"),
             Ok(false) => tracing::warn!("the lock was not held when releasing it"),
             Err(err) => tracing::warn!(error = %err, "cannot release the lock; closing its connection frees it"),
         }

@@ -22,7 +22,9 @@ use jobs_registry::{HealthChecker, Probe, Registry};
 use jobs_storage::Store;
 
 use crate::ExecutorClient;
+use crate::metrics::Metrics;
 use crate::outcomes::Outcomes;
+use crate::writer::Writer;
 
 /// Fires of a `sequential` task that may wait for the running one; more are recorded as skipped.
 pub(crate) const SEQUENTIAL_QUEUE_LIMIT: u64 = 100;
@@ -30,11 +32,13 @@ pub(crate) const SEQUENTIAL_QUEUE_LIMIT: u64 = 100;
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
     store: Store,
+    writer: Writer,
     registry: Arc<Registry>,
     strategies: Arc<Manager>,
     client: Arc<dyn ExecutorClient>,
     lease: Lease,
     outcomes: Arc<Outcomes>,
+    metrics: Arc<Metrics>,
     health: Option<HealthChecker>,
     /// Bounds the dispatch requests in flight (`scheduler.max_workers`).
     permits: Arc<Semaphore>,
@@ -56,11 +60,13 @@ enum Admission {
 
 pub(crate) struct DispatcherParts {
     pub(crate) store: Store,
+    pub(crate) writer: Writer,
     pub(crate) registry: Arc<Registry>,
     pub(crate) strategies: Arc<Manager>,
     pub(crate) client: Arc<dyn ExecutorClient>,
     pub(crate) lease: Lease,
     pub(crate) outcomes: Arc<Outcomes>,
+    pub(crate) metrics: Arc<Metrics>,
     pub(crate) health: Option<HealthChecker>,
     pub(crate) max_workers: usize,
     pub(crate) callback_base: String,
@@ -70,11 +76,13 @@ impl Dispatcher {
     pub(crate) fn new(parts: DispatcherParts) -> Self {
         Self {
             store: parts.store,
+            writer: parts.writer,
             registry: parts.registry,
             strategies: parts.strategies,
             client: parts.client,
             lease: parts.lease,
             outcomes: parts.outcomes,
+            metrics: parts.metrics,
             health: parts.health,
             permits: Arc::new(Semaphore::new(parts.max_workers)),
             max_workers: parts.max_workers,
@@ -132,6 +140,7 @@ impl Dispatcher {
         {
             // The row stays pending or running; a later pass or the next leader settles it.
             tracing::error!(%error, "dispatch could not be recorded");
+            self.metrics.database_error();
         }
         self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&execution.id);
     }
@@ -164,6 +173,7 @@ impl Dispatcher {
                 let reason =
                     format!("skipped: execution {} of task `{}` is still running", running[0].id, task.spec.name);
                 tracing::info!(%reason, "fire skipped");
+                self.metrics.finished(ExecutionStatus::Skipped);
                 self.store.finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now).await?;
                 Ok(Admission::Done)
             }
@@ -188,6 +198,7 @@ impl Dispatcher {
                         task.spec.name
                     );
                     tracing::warn!(%reason, "fire skipped");
+                    self.metrics.finished(ExecutionStatus::Skipped);
                     self.store
                         .finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now)
                         .await?;
@@ -233,6 +244,7 @@ impl Dispatcher {
             format!("no executor instance took task `{}`: {}", task.spec.name, reasons.join("; "))
         };
         tracing::warn!(%error, "attempt failed at dispatch");
+        self.metrics.undelivered(execution, attempt);
         // With no instance at all nothing was claimed: the execution, still pending, fails or retries as it is.
         self.outcomes.attempt_failed(execution.id, attempt, AttemptStatus::Failed, &error, task).await?;
         Ok(())
@@ -287,7 +299,7 @@ impl Dispatcher {
             }
             let now = Timestamp::now();
             let deadline = now.add_millis(i64::from(task.spec.timeout_seconds) * 1000);
-            if !self.store.start_attempt(execution.id, *attempt + 1, executor.id, now, deadline).await? {
+            if !self.writer.claim(execution.id, *attempt + 1, executor.id, now, deadline).await? {
                 tracing::info!("execution already final or claimed elsewhere; not sent");
                 return Ok(true);
             }
@@ -307,13 +319,13 @@ impl Dispatcher {
                     let lateness = Timestamp::now().millis_since(execution.scheduled_at);
                     tracing::debug!(executor_id = %executor.id, attempt = *attempt, lateness_ms = lateness, "dispatched");
                     self.registry.note_started(executor.id);
-                    self.store
-                        .set_attempt_status(execution.id, *attempt, AttemptStatus::Running, None, Timestamp::now())
-                        .await?;
+                    self.metrics.dispatched(execution, now);
+                    self.writer.accepted(execution.id, *attempt, Timestamp::now()).await;
                     return Ok(true);
                 }
                 Err(error) => {
                     tracing::warn!(executor_id = %executor.id, instance = %executor.instance_id, attempt = *attempt, %error, "instance did not take the execution");
+                    self.metrics.refused(&error);
                     let reason = format!("{}: {error}", executor.instance_id);
                     if matches!(error, crate::DispatchError::Unreachable(_))
                         && let Some(health) = &self.health

@@ -6,14 +6,17 @@ use tokio::sync::{Mutex, mpsc, watch};
 
 use jobs_balance::Manager;
 use jobs_election::{Lease, Role};
-use jobs_model::Timestamp;
+use jobs_model::{Secret, Timestamp};
 use jobs_registry::{HealthCheckConfig, HealthChecker, Registry};
 use jobs_storage::Store;
 
+use crate::alerts::{Alerter, AlertsConfig};
 use crate::dispatcher::{Dispatcher, DispatcherParts};
+use crate::metrics::Metrics;
 use crate::outcomes::Outcomes;
 use crate::planner::{Planner, PlannerEvent};
-use crate::{ExecutorClient, Result, SchedulerConfig};
+use crate::writer::Writer;
+use crate::{ExecutorClient, Result, RetentionConfig, SchedulerConfig};
 
 /// What the engine is built from.
 #[derive(Debug)]
@@ -34,6 +37,12 @@ pub struct EngineParts {
     pub lease: Lease,
     /// The leader's active health checks of executor instances.
     pub health_check: HealthCheckConfig,
+    /// How long executions are kept; the leader deletes older ones in small batches.
+    pub retention: RetentionConfig,
+    /// Webhooks for failed executions and instances that go down.
+    pub alerts: AlertsConfig,
+    /// `auth.executor_secret`, which also signs alert webhooks.
+    pub executor_secret: Option<Secret>,
 }
 
 /// The scheduler core shared by the API and the background loops.
@@ -49,8 +58,13 @@ pub struct Engine {
     pub(crate) role: watch::Receiver<Role>,
     pub(crate) dispatcher: Arc<Dispatcher>,
     pub(crate) outcomes: Arc<Outcomes>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) alerts: Arc<Alerter>,
+    /// Batches the hot path's writes (claims, accepted marks, finishes) into shared commits.
+    pub(crate) writer: Writer,
     pub(crate) started_at: Timestamp,
     health_check: HealthCheckConfig,
+    retention: RetentionConfig,
     events: mpsc::UnboundedSender<PlannerEvent>,
     event_receiver: Arc<Mutex<mpsc::UnboundedReceiver<PlannerEvent>>>,
 }
@@ -80,19 +94,36 @@ pub struct ClusterStatus {
 impl Engine {
     pub fn new(parts: EngineParts) -> Arc<Self> {
         let callback_base = format!("{}/api/v1/executions", parts.advertised_url.trim_end_matches('/'));
-        let outcomes = Arc::new(Outcomes::new(parts.store.clone(), parts.registry.clone(), parts.client.clone()));
+        let metrics = Arc::new(Metrics::default());
+        let alerts = Arc::new(Alerter::new(
+            &parts.alerts,
+            parts.instance_id.clone(),
+            parts.executor_secret,
+            parts.store.clone(),
+            metrics.clone(),
+        ));
+        let outcomes = Arc::new(Outcomes::new(
+            parts.store.clone(),
+            parts.registry.clone(),
+            parts.client.clone(),
+            metrics.clone(),
+            alerts.clone(),
+        ));
         let health = if parts.health_check.enabled {
             HealthChecker::new(parts.registry.clone(), parts.health_check.clone()).ok()
         } else {
             None
         };
+        let writer = Writer::start(parts.store.clone());
         let dispatcher = Arc::new(Dispatcher::new(DispatcherParts {
             store: parts.store.clone(),
+            writer: writer.clone(),
             registry: parts.registry.clone(),
             strategies: parts.strategies.clone(),
             client: parts.client,
             lease: parts.lease,
             outcomes: outcomes.clone(),
+            metrics: metrics.clone(),
             health,
             max_workers: parts.config.max_workers,
             callback_base,
@@ -109,8 +140,12 @@ impl Engine {
             role: parts.role,
             dispatcher,
             outcomes,
+            metrics,
+            alerts,
+            writer,
             started_at: Timestamp::now(),
             health_check: parts.health_check,
+            retention: parts.retention,
             events,
             event_receiver: Arc::new(Mutex::new(event_receiver)),
         })
@@ -145,6 +180,7 @@ impl Engine {
     /// Runs the leader's work whenever this instance leads, until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let presence = tokio::spawn(crate::presence::run(self.clone(), shutdown.clone()));
+        let alerts = tokio::spawn(self.alerts.clone().run(shutdown.clone()));
         let mut role = self.role.clone();
         loop {
             let current = *role.borrow_and_update();
@@ -166,9 +202,10 @@ impl Engine {
         }
         self.dispatcher.drain().await;
         let _ = presence.await;
+        let _ = alerts.await;
     }
 
-    /// Starts the leader's loops: the planner and, when enabled, the health checker.
+    /// Starts the leader's loops: the planner, the health checker when enabled, and retention.
     fn lead(self: &Arc<Self>, epoch: i64) -> Vec<tokio::task::JoinHandle<()>> {
         let planner = Planner::new(self.clone(), epoch);
         let receiver = self.event_receiver.clone();
@@ -176,12 +213,14 @@ impl Engine {
             let mut events = receiver.lock().await;
             planner.run(&mut events).await;
         })];
+        tasks.push(tokio::spawn(self.alerts.clone().watch_health(self.registry.health_changes())));
         if self.health_check.enabled {
             match HealthChecker::new(self.registry.clone(), self.health_check.clone()) {
                 Ok(checker) => tasks.push(tokio::spawn(checker.run())),
                 Err(error) => tracing::error!(%error, "cannot start health checks"),
             }
         }
+        tasks.push(tokio::spawn(crate::retention::run(self.store.clone(), self.retention.clone())));
         tasks
     }
 

@@ -49,7 +49,7 @@ impl Engine {
         if execution.status == ExecutionStatus::Running && attempt == execution.attempt {
             let applied = match report.status {
                 CallbackStatus::Success => {
-                    self.store.finish_attempt(id, attempt, status, report.result.as_ref(), None, now).await?
+                    self.writer.finish(id, attempt, status, report.result.clone(), None, now).await?
                 }
                 CallbackStatus::Failed => {
                     let error = report.error.as_deref().unwrap_or("the executor reported a failure");
@@ -71,7 +71,10 @@ impl Engine {
                         self.store.get_execution(id).await?.map_or(status, |current| current.status)
                     }
                 };
-                tracing::info!(reported = %status, status = %after, task = %execution.task_name, "callback applied");
+                tracing::debug!(reported = %status, status = %after, task = %execution.task_name, "callback applied");
+                if after == ExecutionStatus::Success {
+                    self.metrics.finished(after);
+                }
                 return Ok(CallbackOutcome::Applied(after));
             }
         }
@@ -86,6 +89,7 @@ impl Engine {
     }
 
     /// Appends lines an executor streamed for a running execution.
+    #[tracing::instrument(skip_all, fields(execution_id = %id))]
     pub async fn append_logs(&self, id: ExecutionId, lines: &[String]) -> Result<()> {
         if lines.is_empty() {
             return Ok(());

@@ -19,9 +19,11 @@ impl Engine {
     pub(crate) async fn sweep(&self) {
         if let Err(error) = self.time_out_overdue().await {
             tracing::warn!(%error, "cannot time out overdue executions");
+            self.metrics.database_error();
         }
         if let Err(error) = self.fail_work_of_offline_instances().await {
             tracing::warn!(%error, "cannot fail the work of offline instances");
+            self.metrics.database_error();
         }
     }
 
@@ -50,7 +52,9 @@ impl Engine {
     }
 
     async fn fail_work_of_offline_instances(&self) -> Result<()> {
-        for view in self.registry.list(None, Some(ExecutorState::Offline)).await? {
+        let offline = self.registry.list(None, Some(ExecutorState::Offline)).await?;
+        self.alerts.executors_offline(&offline);
+        for view in offline {
             let instance = view.executor.instance_id.clone();
             for execution in self.store.running_on(view.executor.id).await? {
                 self.lost(&execution, &format!("lost: executor instance `{instance}` went offline")).await?;
@@ -60,6 +64,7 @@ impl Engine {
     }
 
     /// Fails an attempt whose instance no longer has it; retries apply.
+    #[tracing::instrument(skip_all, fields(execution_id = %execution.id))]
     async fn lost(&self, execution: &Execution, reason: &str) -> Result<()> {
         let task = self.store.get_task(execution.task_id).await?;
         match task {
@@ -116,6 +121,7 @@ impl Engine {
     }
 
     /// A user's cancel: `cancelled`, the instance told, no retry. Conflict if it already ended.
+    #[tracing::instrument(skip_all, fields(execution_id = %id))]
     pub async fn cancel_execution(&self, id: ExecutionId) -> Result<Execution> {
         let execution = self.store.get_execution(id).await?.ok_or(Error::ExecutionNotFound(id))?;
         if execution.status.is_final() || !self.outcomes.cancel(&execution, "cancelled by a user").await? {

@@ -8,6 +8,8 @@ use jobs_registry::Registry;
 use jobs_storage::Store;
 
 use crate::ExecutorClient;
+use crate::alerts::Alerter;
+use crate::metrics::Metrics;
 
 /// The backoff when a task sets none: exponential from one second, capped at a minute.
 const DEFAULT_BACKOFF: RetryBackoff =
@@ -18,11 +20,19 @@ pub(crate) struct Outcomes {
     store: Store,
     registry: Arc<Registry>,
     client: Arc<dyn ExecutorClient>,
+    metrics: Arc<Metrics>,
+    alerts: Arc<Alerter>,
 }
 
 impl Outcomes {
-    pub(crate) fn new(store: Store, registry: Arc<Registry>, client: Arc<dyn ExecutorClient>) -> Self {
-        Self { store, registry, client }
+    pub(crate) fn new(
+        store: Store,
+        registry: Arc<Registry>,
+        client: Arc<dyn ExecutorClient>,
+        metrics: Arc<Metrics>,
+        alerts: Arc<Alerter>,
+    ) -> Self {
+        Self { store, registry, client, metrics, alerts }
     }
 
     /// Attempt `attempt` failed, timed out or was lost: retry it after the task's backoff while retries remain,
@@ -51,6 +61,8 @@ impl Outcomes {
         let applied = self.store.finish_attempt(id, attempt, last, None, Some(error), now).await?;
         if applied {
             tracing::warn!(%error, status = %last, retries = execution.retries, "execution failed");
+            self.metrics.finished(last);
+            self.alerts.execution_failed(&execution, last, error);
         }
         Ok(applied)
     }
@@ -62,6 +74,7 @@ impl Outcomes {
             return Ok(false);
         }
         tracing::info!(execution_id = %execution.id, %reason, "execution cancelled");
+        self.metrics.finished(ExecutionStatus::Cancelled);
         if execution.status == ExecutionStatus::Running {
             self.tell_cancel(execution).await;
         }

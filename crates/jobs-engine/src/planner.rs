@@ -27,6 +27,9 @@ const BATCH: usize = 500;
 const MAX_SLOTS: usize = 1000;
 /// Pending executions recovered per query when leadership starts.
 const RECOVERY_BATCH: u64 = 1000;
+/// A task whose slots come at most this far apart keeps its parsed schedule between fires; others parse it again
+/// when they fire (a parsed schedule holds several kilobytes, which 100,000 daily tasks cannot all keep).
+const KEEP_SCHEDULE_MS: i64 = 60_000;
 /// How often the leader looks for tasks changed and triggers written through other instances.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// How far back each poll looks again, for clock differences between instances and late commits.
@@ -44,7 +47,8 @@ pub(crate) enum PlannerEvent {
 
 struct Entry {
     task: Arc<Task>,
-    schedule: Schedule,
+    /// Parsed when the task is due; kept only for frequent tasks (see [`KEEP_SCHEDULE_MS`]).
+    schedule: Option<Schedule>,
     /// The slot the task is due at.
     next: Timestamp,
     /// What `tasks.next_fire_at` holds, the guard of the next write.
@@ -79,6 +83,7 @@ impl Planner {
         while events.try_recv().is_ok() {}
         while let Err(error) = self.load().await {
             tracing::error!(%error, "cannot load tasks; retrying");
+            self.engine.metrics.database_error();
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
         self.recover_pending().await;
@@ -131,7 +136,10 @@ impl Planner {
                     }
                 }
             }
-            Err(error) => tracing::warn!(%error, "cannot poll for changed tasks"),
+            Err(error) => {
+                tracing::warn!(%error, "cannot poll for changed tasks");
+                self.engine.metrics.database_error();
+            }
         }
         self.recover_pending().await;
         self.engine.sweep().await;
@@ -181,18 +189,21 @@ impl Planner {
         if !task.spec.enabled {
             return;
         }
-        let Some(expression) = &task.spec.cron_expression else { return };
-        let schedule = match Schedule::parse(expression, &task.spec.timezone) {
-            Ok(schedule) => schedule,
-            Err(error) => {
-                tracing::error!(task_id = %task.id, %error, "stored task has an unusable schedule; not planned");
-                return;
-            }
-        };
+        if task.spec.cron_expression.is_none() {
+            return;
+        }
         let stored = task.next_fire_at;
-        let next = stored.or_else(|| schedule.next_after(Timestamp::now()));
-        let Some(next) = next else { return };
-        self.push(Entry { task: Arc::new(task), schedule, next, stored, generation: 0 });
+        let next = match stored {
+            Some(next) => next,
+            None => match parse_schedule(&task) {
+                Some(schedule) => match schedule.next_after(Timestamp::now()) {
+                    Some(next) => next,
+                    None => return,
+                },
+                None => return,
+            },
+        };
+        self.push(Entry { task: Arc::new(task), schedule: None, next, stored, generation: 0 });
     }
 
     fn push(&mut self, mut entry: Entry) {
@@ -218,6 +229,15 @@ impl Planner {
                 due.push(entry);
             }
         }
+        let due: Vec<Entry> = due
+            .into_iter()
+            .filter_map(|mut entry| {
+                if entry.schedule.is_none() {
+                    entry.schedule = Some(parse_schedule(&entry.task)?);
+                }
+                Some(entry)
+            })
+            .collect();
         let grace = self.engine.config.misfire_grace.get().as_millis() as i64;
         let mut failed = false;
         let mut chunk = Vec::with_capacity(BATCH.min(due.len()));
@@ -240,6 +260,7 @@ impl Planner {
                 }
                 Err(error) => {
                     tracing::error!(%error, fires = fires.len(), "cannot write fires; retrying in a second");
+                    self.engine.metrics.database_error();
                     failed = true;
                     self.retry_later(chunk.drain(..));
                 }
@@ -270,14 +291,19 @@ impl Planner {
             }
             for execution in written {
                 if execution.status == ExecutionStatus::Pending {
+                    self.engine.metrics.fired(TriggerType::Cron, 1);
                     self.engine.dispatcher.dispatch_at(execution, entry.task.clone());
                 } else {
                     tracing::info!(task_id = %entry.task.id, slot = %execution.scheduled_at, "misfire skipped");
+                    self.engine.metrics.finished(ExecutionStatus::Missed);
                 }
             }
             let Some(next) = fire.new_next else {
                 continue;
             };
+            if next.millis_since(entry.next) > KEEP_SCHEDULE_MS {
+                entry.schedule = None;
+            }
             entry.next = next;
             entry.stored = Some(next);
             self.push(entry);
@@ -290,7 +316,10 @@ impl Planner {
         let due = Timestamp::now().add_millis(LOOK_AHEAD_MS * 2);
         match self.engine.store.pending_due(due, RECOVERY_BATCH).await {
             Ok(pending) => self.dispatch_pending(pending).await,
-            Err(error) => tracing::error!(%error, "cannot read pending executions"),
+            Err(error) => {
+                tracing::error!(%error, "cannot read pending executions");
+                self.engine.metrics.database_error();
+            }
         }
     }
 
@@ -323,7 +352,7 @@ impl Planner {
                         now,
                     );
                     if let Err(error) = failed.await {
-                        tracing::error!(%error, "cannot fail an orphaned execution");
+                        tracing::error!(execution_id = %execution.id, %error, "cannot fail an orphaned execution");
                     }
                 }
             }
@@ -331,11 +360,32 @@ impl Planner {
     }
 }
 
+/// A task's schedule, parsed from its stored expression; `None` (and an error logged) if it has none or it does
+/// not parse, which leaves the task unplanned.
+fn parse_schedule(task: &Task) -> Option<Schedule> {
+    let expression = task.spec.cron_expression.as_deref()?;
+    match Schedule::parse(expression, &task.spec.timezone) {
+        Ok(schedule) => Some(schedule),
+        Err(error) => {
+            tracing::error!(task_id = %task.id, %error, "stored task has an unusable schedule; not planned");
+            None
+        }
+    }
+}
+
 /// The executions a due task produces now, and the move of its `next_fire_at`.
 fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64) -> PlannedFire {
     let task = &entry.task;
-    let plan =
-        jobs_cron::plan(&entry.schedule, entry.next, now, horizon, grace_ms, task.spec.misfire_policy, MAX_SLOTS);
+    let Some(schedule) = &entry.schedule else {
+        // Not parsed (the due pass parses every entry it keeps): nothing is written and the task is reloaded.
+        return PlannedFire {
+            task_id: task.id,
+            expected_next: entry.stored,
+            new_next: entry.stored,
+            executions: Vec::new(),
+        };
+    };
+    let plan = jobs_cron::plan(schedule, entry.next, now, horizon, grace_ms, task.spec.misfire_policy, MAX_SLOTS);
     let execution = |slot: Timestamp, status: ExecutionStatus| Execution {
         id: ExecutionId::new(),
         task_id: task.id,

@@ -178,6 +178,7 @@ impl Engine {
         };
         self.store.insert_execution(&execution).await?;
         tracing::info!(execution_id = %execution.id, "manual trigger");
+        self.metrics.fired(TriggerType::Manual, 1);
         if self.role().is_leader() {
             self.dispatcher.dispatch_now(execution.clone(), std::sync::Arc::new(task));
         } else {

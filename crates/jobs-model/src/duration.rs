@@ -117,6 +117,8 @@ mod tests {
         check("10", Ok(10_000));
         check("250ms", Ok(250));
         check("1h30m", Ok(5_400_000));
+        check("30d", Ok(2_592_000_000));
+        check("1d12h", Ok(129_600_000));
         check("", Err(()));
         check("5x", Err(()));
         check("s", Err(()));

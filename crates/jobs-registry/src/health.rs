@@ -22,6 +22,15 @@ pub enum Probe {
     Unhealthy(String),
 }
 
+/// An instance whose health a check just changed.
+#[derive(Debug, Clone)]
+pub struct HealthChange {
+    /// The instance as it is now (`health` is the new value).
+    pub executor: Executor,
+    /// What the failing check saw, when it turned unhealthy.
+    pub reason: Option<String>,
+}
+
 /// The leader's health checker.
 #[derive(Debug, Clone)]
 pub struct HealthChecker {
@@ -98,6 +107,17 @@ impl HealthChecker {
         self.registry.store().record_health(executor.id, health, failures, successes).await?;
         if health != executor.health {
             log_change(executor.id, &executor.instance_id, health, probe, failures, successes);
+            let executor = Executor {
+                health,
+                consecutive_failures: failures,
+                consecutive_successes: successes,
+                ..executor.clone()
+            };
+            let reason = match probe {
+                Probe::Unhealthy(reason) => Some(reason.clone()),
+                Probe::Healthy => None,
+            };
+            self.registry.health_changed(HealthChange { executor, reason });
         }
         Ok(health != executor.health)
     }

@@ -12,5 +12,5 @@ mod tests;
 
 pub use crate::config::{ExecutorsConfig, HealthCheckConfig};
 pub use crate::error::{Error, Result};
-pub use crate::health::{HealthChecker, Probe};
+pub use crate::health::{HealthChange, HealthChecker, Probe};
 pub use crate::registry::{ExecutorView, Registry};

@@ -4,11 +4,13 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use tokio::sync::broadcast;
+
 use jobs_model::protocol::{HeartbeatRequest, RegisterRequest};
 use jobs_model::{Executor, ExecutorId, ExecutorState, ExecutorStatus, Health, Timestamp, validate};
 use jobs_storage::{ExecutorFilter, Store};
 
-use crate::{Error, ExecutorsConfig, Result};
+use crate::{Error, ExecutorsConfig, HealthChange, Result};
 
 /// An executor with what the registry derives for it.
 #[derive(Debug, Clone)]
@@ -35,6 +37,8 @@ pub struct Registry {
     store: Store,
     config: ExecutorsConfig,
     snapshot: Mutex<Snapshot>,
+    /// Health changes found by the health checks, for whoever subscribed (alerts).
+    health_changes: broadcast::Sender<HealthChange>,
 }
 
 impl Registry {
@@ -42,7 +46,7 @@ impl Registry {
     pub const SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
     pub fn new(store: Store, config: ExecutorsConfig) -> Self {
-        Self { store, config, snapshot: Mutex::default() }
+        Self { store, config, snapshot: Mutex::default(), health_changes: broadcast::channel(256).0 }
     }
 
     pub fn store(&self) -> &Store {
@@ -195,6 +199,16 @@ impl Registry {
             .filter(|executor| executor.takes_work(now, offline_after))
             .map(|executor| (executor.clone(), running.get(&executor.id).copied().unwrap_or(0)))
             .collect())
+    }
+
+    /// The health changes the health checks find from now on (only the leader runs them).
+    pub fn health_changes(&self) -> broadcast::Receiver<HealthChange> {
+        self.health_changes.subscribe()
+    }
+
+    /// Tells the subscribers of [`Registry::health_changes`]; with none, the change is only logged.
+    pub(crate) fn health_changed(&self, change: HealthChange) {
+        let _ = self.health_changes.send(change);
     }
 
     /// Forgets the snapshot so that the next lookup sees a change made through this instance.

@@ -2,7 +2,9 @@
 
 use jobs_model::{Attempt, AttemptStatus, ExecutionId, ExecutionStatus, ExecutorId, Timestamp};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::convert::{self, int, uint};
 use crate::entity::execution::{self, Entity as Executions};
@@ -30,42 +32,36 @@ impl Store {
         deadline: Timestamp,
     ) -> Result<bool> {
         let txn = self.begin().await?;
-        let updated = Executions::update_many()
-            .col_expr(execution::Column::Status, Expr::value(ExecutionStatus::Running.as_str()))
-            .col_expr(execution::Column::ExecutorId, Expr::value(executor_id.to_string()))
-            .col_expr(execution::Column::Attempt, Expr::value(int(attempt)))
-            .col_expr(
-                execution::Column::StartedAt,
-                Func::coalesce([Expr::col(execution::Column::StartedAt), Expr::value(at.as_millis())]).into(),
-            )
-            .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
-            .col_expr(execution::Column::DeadlineAt, Expr::value(deadline.as_millis()))
-            .col_expr(execution::Column::RetryAt, Expr::value(Option::<i64>::None))
-            .filter(execution::Column::Id.eq(id.to_string()))
-            .filter(execution::Column::Status.is_in(OPEN))
-            .filter(execution::Column::Attempt.eq(int(attempt.saturating_sub(1))))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected == 0 {
+        if !claim_in(&txn, id, attempt, executor_id, at, deadline).await? {
             txn.rollback().await?;
             return Ok(false);
         }
-        let row = execution_attempt::ActiveModel {
-            execution_id: Set(id.to_string()),
-            attempt: Set(int(attempt)),
-            executor_id: Set(Some(executor_id.to_string())),
-            status: Set(AttemptStatus::Sending.as_str().to_owned()),
-            started_at: Set(at.as_millis()),
-            finished_at: Set(None),
-            error: Set(None),
-        };
-        // The same attempt sent again (its first instance was busy) replaces the earlier row.
-        let upsert = OnConflict::columns([Column::ExecutionId, Column::Attempt])
-            .update_columns([Column::ExecutorId, Column::Status, Column::StartedAt, Column::FinishedAt, Column::Error])
-            .to_owned();
-        Attempts::insert(row).on_conflict(upsert).exec_without_returning(&txn).await?;
         txn.commit().await?;
         Ok(true)
+    }
+
+    /// Applies `changes` in one transaction, in the order given, so that many writes share one commit; returns
+    /// whether each applied, as the single-change methods would.
+    ///
+    /// Callers sort a batch by execution id so that concurrent batches lock rows in the same order.
+    pub async fn apply_changes(&self, changes: &[Change]) -> Result<Vec<bool>> {
+        let txn = self.begin().await?;
+        let mut applied = Vec::with_capacity(changes.len());
+        for change in changes {
+            applied.push(match change {
+                Change::Claim { id, attempt, executor_id, at, deadline } => {
+                    claim_in(&txn, *id, *attempt, *executor_id, *at, *deadline).await?
+                }
+                Change::Accepted { id, attempt, at } => {
+                    attempt_status_in(&txn, *id, *attempt, AttemptStatus::Running, None, *at).await?
+                }
+                Change::Finish { id, attempt, status, result, error, at } => {
+                    finish_in(&txn, *id, Some(*attempt), *status, result.as_ref(), error.as_deref(), *at).await?
+                }
+            });
+        }
+        txn.commit().await?;
+        Ok(applied)
     }
 
     /// Sets an attempt's status (and error, if given) while it is in flight; a final status also sets `finished_at`.
@@ -81,20 +77,7 @@ impl Store {
         error: Option<&str>,
         at: Timestamp,
     ) -> Result<bool> {
-        let finished = !matches!(status, AttemptStatus::Sending | AttemptStatus::Running);
-        let mut update = Attempts::update_many()
-            .col_expr(Column::Status, Expr::value(status.as_str()))
-            .col_expr(Column::FinishedAt, Expr::value(finished.then_some(at.as_millis())));
-        if let Some(error) = error {
-            update = update.col_expr(Column::Error, Expr::value(error));
-        }
-        let result = update
-            .filter(Column::ExecutionId.eq(id.to_string()))
-            .filter(Column::Attempt.eq(int(attempt)))
-            .filter(Column::Status.is_in([AttemptStatus::Sending.as_str(), AttemptStatus::Running.as_str()]))
-            .exec(self.connection())
-            .await?;
-        if result.rows_affected > 0 {
+        if attempt_status_in(self.connection(), id, attempt, status, error, at).await? {
             return Ok(true);
         }
         let exists = Attempts::find()
@@ -190,52 +173,10 @@ impl Store {
         error: Option<&str>,
         at: Timestamp,
     ) -> Result<bool> {
-        if !status.is_final() {
-            return Err(Error::InvalidArgument(format!("cannot finish execution {id} as `{status}`")));
-        }
-        let result = convert::opt_to_json("result", result)?;
         let txn = self.begin().await?;
-        let updated = Executions::update_many()
-            .col_expr(execution::Column::Status, Expr::value(status.as_str()))
-            .col_expr(execution::Column::Result, Expr::value(result))
-            .col_expr(execution::Column::Error, Expr::value(error))
-            .col_expr(execution::Column::FinishedAt, Expr::value(at.as_millis()))
-            .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
-            .col_expr(execution::Column::RetryAt, Expr::value(Option::<i64>::None))
-            .col_expr(execution::Column::DeadlineAt, Expr::value(Option::<i64>::None))
-            .filter(execution::Column::Id.eq(id.to_string()))
-            .filter(execution::Column::Status.is_in(OPEN));
-        let updated = match attempt {
-            Some(attempt) => updated.filter(execution::Column::Attempt.eq(int(attempt))),
-            None => updated,
-        }
-        .exec(&txn)
-        .await?;
-        if updated.rows_affected == 0 {
+        if !finish_in(&txn, id, attempt, status, result, error, at).await? {
             txn.rollback().await?;
             return Ok(false);
-        }
-        if let Some(attempt_status) = attempt_outcome(status) {
-            let current: Option<i32> = Executions::find_by_id(id.to_string())
-                .select_only()
-                .column(execution::Column::Attempt)
-                .into_tuple()
-                .one(&txn)
-                .await?;
-            if let Some(attempt) = current {
-                let mut update = Attempts::update_many()
-                    .col_expr(Column::Status, Expr::value(attempt_status.as_str()))
-                    .col_expr(Column::FinishedAt, Expr::value(at.as_millis()));
-                if let Some(error) = error {
-                    update = update.col_expr(Column::Error, Expr::value(error));
-                }
-                update
-                    .filter(Column::ExecutionId.eq(id.to_string()))
-                    .filter(Column::Attempt.eq(attempt))
-                    .filter(Column::Status.is_in(IN_FLIGHT))
-                    .exec(&txn)
-                    .await?;
-            }
         }
         txn.commit().await?;
         Ok(true)
@@ -252,6 +193,164 @@ impl Store {
             .map(from_model)
             .collect()
     }
+}
+
+/// One write of an execution's lifecycle, for [`Store::apply_changes`].
+#[derive(Debug, Clone)]
+pub enum Change {
+    /// [`Store::start_attempt`].
+    Claim { id: ExecutionId, attempt: u32, executor_id: ExecutorId, at: Timestamp, deadline: Timestamp },
+    /// The instance took attempt `attempt`: `sending` becomes `running` ([`Store::set_attempt_status`]).
+    Accepted { id: ExecutionId, attempt: u32, at: Timestamp },
+    /// [`Store::finish_attempt`].
+    Finish {
+        id: ExecutionId,
+        attempt: u32,
+        status: ExecutionStatus,
+        result: Option<serde_json::Value>,
+        error: Option<String>,
+        at: Timestamp,
+    },
+}
+
+impl Change {
+    pub fn execution_id(&self) -> ExecutionId {
+        match self {
+            Change::Claim { id, .. } | Change::Accepted { id, .. } | Change::Finish { id, .. } => *id,
+        }
+    }
+}
+
+async fn claim_in(
+    conn: &impl ConnectionTrait,
+    id: ExecutionId,
+    attempt: u32,
+    executor_id: ExecutorId,
+    at: Timestamp,
+    deadline: Timestamp,
+) -> Result<bool> {
+    let updated = Executions::update_many()
+        .col_expr(execution::Column::Status, Expr::value(ExecutionStatus::Running.as_str()))
+        .col_expr(execution::Column::ExecutorId, Expr::value(executor_id.to_string()))
+        .col_expr(execution::Column::Attempt, Expr::value(int(attempt)))
+        .col_expr(
+            execution::Column::StartedAt,
+            Func::coalesce([Expr::col(execution::Column::StartedAt), Expr::value(at.as_millis())]).into(),
+        )
+        .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
+        .col_expr(execution::Column::DeadlineAt, Expr::value(deadline.as_millis()))
+        .col_expr(execution::Column::RetryAt, Expr::value(Option::<i64>::None))
+        .filter(execution::Column::Id.eq(id.to_string()))
+        .filter(execution::Column::Status.is_in(OPEN))
+        .filter(execution::Column::Attempt.eq(int(attempt.saturating_sub(1))))
+        .exec(conn)
+        .await?;
+    if updated.rows_affected == 0 {
+        return Ok(false);
+    }
+    let row = execution_attempt::ActiveModel {
+        execution_id: Set(id.to_string()),
+        attempt: Set(int(attempt)),
+        executor_id: Set(Some(executor_id.to_string())),
+        status: Set(AttemptStatus::Sending.as_str().to_owned()),
+        started_at: Set(at.as_millis()),
+        finished_at: Set(None),
+        error: Set(None),
+    };
+    // The same attempt sent again (its first instance was busy) replaces the earlier row.
+    let upsert = OnConflict::columns([Column::ExecutionId, Column::Attempt])
+        .update_columns([Column::ExecutorId, Column::Status, Column::StartedAt, Column::FinishedAt, Column::Error])
+        .to_owned();
+    Attempts::insert(row).on_conflict(upsert).exec_without_returning(conn).await?;
+    Ok(true)
+}
+
+/// Sets an in-flight attempt's status; false if the attempt is missing or already ended.
+async fn attempt_status_in(
+    conn: &impl ConnectionTrait,
+    id: ExecutionId,
+    attempt: u32,
+    status: AttemptStatus,
+    error: Option<&str>,
+    at: Timestamp,
+) -> Result<bool> {
+    let finished = !matches!(status, AttemptStatus::Sending | AttemptStatus::Running);
+    let mut update = Attempts::update_many()
+        .col_expr(Column::Status, Expr::value(status.as_str()))
+        .col_expr(Column::FinishedAt, Expr::value(finished.then_some(at.as_millis())));
+    if let Some(error) = error {
+        update = update.col_expr(Column::Error, Expr::value(error));
+    }
+    let result = update
+        .filter(Column::ExecutionId.eq(id.to_string()))
+        .filter(Column::Attempt.eq(int(attempt)))
+        .filter(Column::Status.is_in(IN_FLIGHT))
+        .exec(conn)
+        .await?;
+    Ok(result.rows_affected > 0)
+}
+
+/// Ends an open execution (at `attempt`, if given) and its in-flight attempt; false if it had ended.
+async fn finish_in(
+    conn: &impl ConnectionTrait,
+    id: ExecutionId,
+    attempt: Option<u32>,
+    status: ExecutionStatus,
+    result: Option<&serde_json::Value>,
+    error: Option<&str>,
+    at: Timestamp,
+) -> Result<bool> {
+    if !status.is_final() {
+        return Err(Error::InvalidArgument(format!("cannot finish execution {id} as `{status}`")));
+    }
+    let result = convert::opt_to_json("result", result)?;
+    let updated = Executions::update_many()
+        .col_expr(execution::Column::Status, Expr::value(status.as_str()))
+        .col_expr(execution::Column::Result, Expr::value(result))
+        .col_expr(execution::Column::Error, Expr::value(error))
+        .col_expr(execution::Column::FinishedAt, Expr::value(at.as_millis()))
+        .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
+        .col_expr(execution::Column::RetryAt, Expr::value(Option::<i64>::None))
+        .col_expr(execution::Column::DeadlineAt, Expr::value(Option::<i64>::None))
+        .filter(execution::Column::Id.eq(id.to_string()))
+        .filter(execution::Column::Status.is_in(OPEN));
+    let updated = match attempt {
+        Some(attempt) => updated.filter(execution::Column::Attempt.eq(int(attempt))),
+        None => updated,
+    }
+    .exec(conn)
+    .await?;
+    if updated.rows_affected == 0 {
+        return Ok(false);
+    }
+    if let Some(attempt_status) = attempt_outcome(status) {
+        let current: Option<i32> = match attempt {
+            Some(attempt) => Some(int(attempt)),
+            None => {
+                Executions::find_by_id(id.to_string())
+                    .select_only()
+                    .column(execution::Column::Attempt)
+                    .into_tuple()
+                    .one(conn)
+                    .await?
+            }
+        };
+        if let Some(attempt) = current {
+            let mut update = Attempts::update_many()
+                .col_expr(Column::Status, Expr::value(attempt_status.as_str()))
+                .col_expr(Column::FinishedAt, Expr::value(at.as_millis()));
+            if let Some(error) = error {
+                update = update.col_expr(Column::Error, Expr::value(error));
+            }
+            update
+                .filter(Column::ExecutionId.eq(id.to_string()))
+                .filter(Column::Attempt.eq(attempt))
+                .filter(Column::Status.is_in(IN_FLIGHT))
+                .exec(conn)
+                .await?;
+        }
+    }
+    Ok(true)
 }
 
 /// How an attempt ends when its execution ends with `status`; `None` for statuses no attempt produced.

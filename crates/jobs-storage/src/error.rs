@@ -32,6 +32,9 @@ pub enum Error {
     /// A caller passed an argument the operation does not take (a bug in the caller, not bad user input).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The store cannot take the write now (e.g. the batching writer stopped during shutdown).
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -41,7 +44,7 @@ impl Error {
         match self {
             Self::Db(err) if is_unavailable(err) => ErrorKind::Unavailable,
             Self::Db(_) | Self::Corrupt(_) | Self::InvalidArgument(_) => ErrorKind::Internal,
-            Self::Connect { .. } => ErrorKind::Unavailable,
+            Self::Connect { .. } | Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::NotFound(_) => ErrorKind::NotFound,
             Self::Conflict(_) | Self::Deposed { .. } => ErrorKind::Conflict,
             Self::Config(_) => ErrorKind::InvalidInput,

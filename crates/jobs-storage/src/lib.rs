@@ -13,11 +13,13 @@ mod executors;
 mod fires;
 mod instances;
 mod logs;
+mod retention;
 mod store;
 mod tasks;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 
+pub use crate::attempts::Change;
 pub use crate::config::{Backend, DEFAULT_SQLITE_URL, DatabaseConfig, redact_url};
 pub use crate::error::{Error, Result};
 pub use crate::executions::ExecutionFilter;

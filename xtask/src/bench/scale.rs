@@ -1,5 +1,5 @@
-//! Scale: 100,000 tasks with spread-out schedules (daily, each at its own minute); the scheduler's resident
-//! memory, its CPU while nothing is due, and the time from process start to the first fire.
+//! Scale: 100,000 tasks with spread-out schedules (daily, each at its own second of the day); the scheduler's
+//! resident memory, its CPU while nothing is due, and the time from process start to the first fire.
 
 use std::time::{Duration, Instant};
 
@@ -61,7 +61,8 @@ async fn insert_tasks(database_url: &str, count: usize) -> anyhow::Result<()> {
     let now = jobs_model::Timestamp::now().as_millis();
     let mut rows = Vec::with_capacity(ROWS_PER_INSERT);
     for n in 0..count {
-        let minute_of_day = n % 1440;
+        // Each task at its own second of the day, so some fire within a second of any start time.
+        let minute_of_day = (n / 60) % 1440;
         let cron = format!("{} {} {} * * *", n % 60, minute_of_day % 60, minute_of_day / 60);
         rows.push(format!(
             "('{}', 'scale-{n:06}', '', '{cron}', 'UTC', 'parallel', 'round_robin', 0, NULL, 300, 'fire_once', '{{}}', NULL, 1, NULL, {now}, {now})",

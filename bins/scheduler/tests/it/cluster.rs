@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::json;
 
@@ -134,5 +134,55 @@ async fn three_instances_start_together_on_an_empty_database() {
     .await;
     assert_eq!(execution["trigger_type"], "manual");
     executor.shutdown().await.expect("executor stops");
+    cluster.stop().await;
+}
+
+/// SPEC §7: on SIGTERM the leader releases the lock at once, so a follower leads within a heartbeat or two, not
+/// after `lock_timeout`; the leader then exits 0. Its log lines carry the request id of the request they serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leader_sigterm_hands_over_at_once_and_exits_zero() {
+    let env = [("JOBS_SCHEDULER__LOCK_TIMEOUT", "30s")];
+    let Some(mut cluster) = ProcessCluster::start_with(Backend::MySql, 3, &env).await else { return };
+    cluster.wait_healthy().await;
+    let leader = cluster.wait_leader(None).await;
+
+    let response = cluster
+        .client
+        .post(format!("{}/api/v1/tasks", cluster.address(leader)))
+        .header("x-request-id", "sigterm-test-create")
+        .json(&json!({"name": "nightly", "cron_expression": "0 0 3 * * *"}))
+        .send()
+        .await
+        .expect("request sent");
+    assert_eq!(response.status().as_u16(), 201);
+    assert_eq!(response.headers().get("x-request-id").and_then(|id| id.to_str().ok()), Some("sigterm-test-create"));
+
+    let sent_at = Instant::now();
+    cluster.sigterm(leader);
+    let new_leader = wait_for("a follower to lead after SIGTERM", Duration::from_secs(15), || {
+        let cluster = &cluster;
+        async move {
+            for index in (0..3).filter(|index| *index != leader) {
+                let status = cluster.get(index, "/api/v1/scheduler/status").await;
+                if status.is_some_and(|status| status["role"] == "leader") {
+                    return Some(index);
+                }
+            }
+            None
+        }
+    })
+    .await;
+    let handover = sent_at.elapsed();
+    // Heartbeat 1 s: one blocked `GET_LOCK` answers the moment the lock is freed; 30 s would be the lock timeout.
+    assert!(handover < Duration::from_secs(5), "node {new_leader} led {handover:?} after SIGTERM to node {leader}");
+
+    let status = cluster.wait_exit(leader, Duration::from_secs(30)).await;
+    let log = cluster.log(leader);
+    assert_eq!(status.code(), Some(0), "the leader exited with {status} after SIGTERM; its log:\n{log}");
+    assert!(log.contains("released the lock"), "the leader's log should say it released the lock:\n{log}");
+    assert!(log.contains("stopped"), "the leader's log should end with `stopped`:\n{log}");
+    let created = log.lines().find(|line| line.contains("task created")).expect("the leader logged `task created`");
+    assert!(created.contains("request_id=sigterm-test-create"), "{created}");
+    assert_eq!(cluster.wait_leader(Some(leader)).await, new_leader);
     cluster.stop().await;
 }

@@ -67,6 +67,30 @@ fn environment_overrides_the_file() {
     });
 }
 
+#[test]
+fn retention_parses_from_yaml_and_env() {
+    Jail::expect_with(|jail| {
+        let defaults = Config::load(None).map_err(|e| e.to_string())?;
+        assert_eq!(defaults.retention.max_age.get(), Duration::from_secs(30 * 86_400));
+        assert_eq!((defaults.retention.max_per_task, defaults.retention.batch_size), (0, 500));
+        assert_eq!(defaults.retention.interval.get(), Duration::from_secs(60));
+
+        jail.create_file("config.yaml", "retention:\n  max_age: 14d\n  max_per_task: 1000\n  batch_size: 50\n")?;
+        let from_file = Config::load(Some("config.yaml".as_ref())).map_err(|e| e.to_string())?;
+        assert_eq!(from_file.retention.max_age.get(), Duration::from_secs(14 * 86_400));
+        assert_eq!((from_file.retention.max_per_task, from_file.retention.batch_size), (1000, 50));
+
+        jail.set_env("JOBS_RETENTION__MAX_AGE", "7d");
+        jail.set_env("JOBS_RETENTION__MAX_PER_TASK", "20");
+        let from_env = Config::load(Some("config.yaml".as_ref())).map_err(|e| e.to_string())?;
+        assert_eq!(from_env.retention.max_age.get(), Duration::from_secs(7 * 86_400));
+        assert_eq!((from_env.retention.max_per_task, from_env.retention.batch_size), (20, 50));
+        Ok(())
+    });
+    rejects("retention:\n  batch_size: 0\n", "retention.batch_size");
+    rejects("retention:\n  max_age: forever\n", "max_age");
+}
+
 #[track_caller]
 fn rejects(yaml: &str, expected: &str) {
     Jail::expect_with(|jail| {
@@ -84,6 +108,7 @@ fn bad_values_name_their_key() {
     rejects("database:\n  url: oracle://db/jobs\n", "database.url");
     rejects("scheduler:\n  max_workers: 0\n", "scheduler.max_workers");
     rejects("log:\n  format: xml\n", "log.format");
+    rejects("log:\n  max_files: 0\n", "log.max_files");
     rejects("schedular:\n  max_workers: 3\n", "schedular");
 }
 

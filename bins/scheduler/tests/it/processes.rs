@@ -1,6 +1,6 @@
 //! A cluster of real scheduler processes on one database, for failover tests (`kill -9` included).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -21,6 +21,8 @@ pub(crate) struct ProcessCluster {
     pub(crate) nodes: Vec<Node>,
     pub(crate) client: reqwest::Client,
     url: String,
+    /// Extra `JOBS_*` variables every node gets, after the defaults below.
+    env: Vec<(String, String)>,
     db: Option<TestDb>,
 }
 
@@ -32,9 +34,15 @@ fn free_port() -> u16 {
 impl ProcessCluster {
     /// Starts `n` schedulers at the same moment on an empty database of `backend`.
     pub(crate) async fn start(backend: Backend, n: usize) -> Option<Self> {
+        Self::start_with(backend, n, &[]).await
+    }
+
+    /// Like [`ProcessCluster::start`], with extra environment variables for every node.
+    pub(crate) async fn start_with(backend: Backend, n: usize, env: &[(&str, &str)]) -> Option<Self> {
         let db = test_database_for(backend).await?;
         let url = db.url().to_owned();
-        let mut cluster = Self { nodes: Vec::new(), client: reqwest::Client::new(), url, db: Some(db) };
+        let env = env.iter().map(|(key, value)| ((*key).to_owned(), (*value).to_owned())).collect();
+        let mut cluster = Self { nodes: Vec::new(), client: reqwest::Client::new(), url, env, db: Some(db) };
         for index in 0..n {
             let port = free_port();
             cluster.nodes.push(Node { port, child: None });
@@ -46,8 +54,7 @@ impl ProcessCluster {
     /// (Re)starts node `index` on its port.
     pub(crate) fn spawn(&mut self, index: usize) {
         let port = self.nodes[index].port;
-        let log = std::env::temp_dir().join(format!("jobs-cluster-{port}.log"));
-        let output = std::fs::File::create(&log).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
+        let output = std::fs::File::create(self.log_path(index)).map(Stdio::from).unwrap_or_else(|_| Stdio::null());
         let child = Command::new(env!("CARGO_BIN_EXE_scheduler"))
             .env("JOBS_DATABASE__URL", &self.url)
             .env("JOBS_SERVER__HOST", "127.0.0.1")
@@ -57,6 +64,7 @@ impl ProcessCluster {
             .env("JOBS_EXECUTORS__HEARTBEAT_INTERVAL", "1s")
             .env("JOBS_LOG__FILE", "")
             .env("RUST_LOG", "info")
+            .envs(self.env.iter().map(|(key, value)| (key, value)))
             .stdout(output)
             .stderr(Stdio::null())
             .spawn()
@@ -70,6 +78,39 @@ impl ProcessCluster {
 
     pub(crate) fn addresses(&self) -> Vec<String> {
         (0..self.nodes.len()).map(|index| self.address(index)).collect()
+    }
+
+    fn log_path(&self, index: usize) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("jobs-cluster-{}.log", self.nodes[index].port))
+    }
+
+    /// What node `index` has logged so far (its stdout).
+    pub(crate) fn log(&self, index: usize) -> String {
+        std::fs::read_to_string(self.log_path(index)).unwrap_or_default()
+    }
+
+    /// Sends SIGTERM to node `index` (a graceful stop); [`ProcessCluster::wait_exit`] collects it.
+    pub(crate) fn sigterm(&self, index: usize) {
+        let child = self.nodes[index].child.as_ref().expect("node is running");
+        let sent = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().expect("kill runs");
+        assert!(sent.success(), "kill -TERM failed: {sent}");
+    }
+
+    /// Waits up to `deadline` for node `index` to exit and returns how it did; a node that overstays is killed.
+    pub(crate) async fn wait_exit(&mut self, index: usize, deadline: Duration) -> ExitStatus {
+        let mut child = self.nodes[index].child.take().expect("node is running");
+        let started = tokio::time::Instant::now();
+        loop {
+            if let Some(status) = child.try_wait().expect("the process can be waited for") {
+                return status;
+            }
+            if started.elapsed() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {index} did not exit within {deadline:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// `kill -9` of node `index`.

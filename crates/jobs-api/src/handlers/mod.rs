@@ -4,6 +4,7 @@ pub(crate) mod cron;
 pub(crate) mod executions;
 pub(crate) mod executors;
 pub(crate) mod health;
+pub(crate) mod metrics;
 pub(crate) mod scheduler;
 pub(crate) mod tasks;
 

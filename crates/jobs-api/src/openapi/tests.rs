@@ -40,14 +40,16 @@ fn documented_routes() -> BTreeSet<(String, String)> {
     routes
 }
 
-/// `(METHOD, path)` of every `.route(...)` in `router()`'s source; paths not under `/health` are nested in `/api/v1`.
+/// `(METHOD, path)` of every `.route(...)` in `router()`'s source; paths other than `/health` and `/metrics` are nested
+/// in `/api/v1`.
 fn routed_routes() -> BTreeSet<(String, String)> {
     let source = include_str!("../lib.rs");
     let mut routes = BTreeSet::new();
     for call in source.split(".route(").skip(1) {
         let call = &call[..closing_paren(call)];
         let path = call.split('"').nth(1).expect("a route's path is a string literal");
-        let path = if path.starts_with("/health") { path.to_owned() } else { format!("/api/v1{path}") };
+        let path =
+            if path.starts_with("/health") || path == "/metrics" { path.to_owned() } else { format!("/api/v1{path}") };
         for method in METHODS {
             let found = call
                 .match_indices(&format!("{method}("))
@@ -116,6 +118,9 @@ async fn test_router() -> axum::Router {
         role: role_receiver,
         lease: Lease::default(),
         health_check: Default::default(),
+        retention: Default::default(),
+        alerts: Default::default(),
+        executor_secret: None,
     });
     crate::router(engine, &ServerConfig::default(), &AuthConfig::default())
 }

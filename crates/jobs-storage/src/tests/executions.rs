@@ -3,7 +3,7 @@
 use jobs_model::{AttemptStatus, ErrorKind, ExecutionId, ExecutionStatus, ExecutorId, TriggerType};
 
 use crate::tests::{T0, at, execution, task};
-use crate::{ExecutionFilter, PlannedFire, Store};
+use crate::{Change, ExecutionFilter, PlannedFire, Store};
 
 pub(crate) async fn manual_executions_never_collide(store: &Store) {
     let t = task("manual");
@@ -164,6 +164,53 @@ pub(crate) async fn attempts_are_recorded(store: &Store) {
     let err = store.set_attempt_status(e.id, 9, AttemptStatus::Failed, None, at(7)).await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert!(store.attempts(ExecutionId::new()).await.unwrap().is_empty());
+}
+
+pub(crate) async fn batched_changes_apply_like_single_ones(store: &Store) {
+    let t = task("batched");
+    store.insert_task(&t).await.unwrap();
+    let (a, b, c) = (
+        execution(&t, TriggerType::Manual, T0),
+        execution(&t, TriggerType::Manual, T0),
+        execution(&t, TriggerType::Manual, T0),
+    );
+    for e in [&a, &b, &c] {
+        store.insert_execution(e).await.unwrap();
+    }
+    let x = ExecutorId::new();
+    let claim = |id, attempt| Change::Claim { id, attempt, executor_id: x, at: at(1), deadline: at(60_001) };
+    let finish = |id, attempt, status| Change::Finish {
+        id,
+        attempt,
+        status,
+        result: Some(serde_json::json!({"rows": 3})),
+        error: None,
+        at: at(3),
+    };
+    let applied = store
+        .apply_changes(&[
+            claim(a.id, 1),
+            claim(b.id, 1),
+            claim(b.id, 1),
+            claim(c.id, 2),
+            Change::Accepted { id: a.id, attempt: 1, at: at(2) },
+            finish(b.id, 1, ExecutionStatus::Success),
+            finish(b.id, 1, ExecutionStatus::Failed),
+            Change::Accepted { id: b.id, attempt: 1, at: at(4) },
+        ])
+        .await
+        .unwrap();
+    // The second claim of b, the out-of-order claim of c, the second finish of b and the late accepted mark of b
+    // change nothing, exactly as the single-change methods would.
+    assert_eq!(applied, [true, true, false, false, true, true, false, false]);
+    let attempts = store.attempts(a.id).await.unwrap();
+    assert_eq!((attempts.len(), attempts[0].status), (1, AttemptStatus::Running));
+    let b_now = store.get_execution(b.id).await.unwrap().unwrap();
+    assert_eq!((b_now.status, b_now.finished_at), (ExecutionStatus::Success, Some(at(3))));
+    assert_eq!(b_now.result, Some(serde_json::json!({"rows": 3})));
+    assert_eq!(store.attempts(b.id).await.unwrap()[0].status, AttemptStatus::Success);
+    assert_eq!(store.get_execution(c.id).await.unwrap().unwrap().status, ExecutionStatus::Pending);
+    assert!(store.apply_changes(&[]).await.unwrap().is_empty());
 }
 
 pub(crate) async fn logs_in_order_and_pages(store: &Store) {

@@ -4,6 +4,7 @@ mod executions;
 mod executors;
 mod fires;
 mod instances;
+mod retention;
 mod tasks;
 
 use jobs_model::{
@@ -55,6 +56,7 @@ storage_suite!(
     executions::executions_with_status_oldest_first,
     executions::final_status_never_changes,
     executions::attempts_are_recorded,
+    executions::batched_changes_apply_like_single_ones,
     executions::retries_timeouts_and_queues,
     executions::logs_in_order_and_pages,
     executions::running_counts_by_executor,
@@ -63,6 +65,8 @@ storage_suite!(
     executors::list_executors_with_tasks,
     instances::instances_upsert_list_delete,
     instances::bump_epoch_increments,
+    retention::retention_deletes_exactly_what_is_old,
+    retention::retention_keeps_the_newest_per_task,
 );
 
 /// An instant with milliseconds, which every backend must keep.
