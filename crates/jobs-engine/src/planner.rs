@@ -25,10 +25,13 @@ const LOOK_AHEAD_MS: i64 = 500;
 const BATCH: usize = 500;
 /// Most slots one task may produce in one pass (a long outage of a fast schedule).
 const MAX_SLOTS: usize = 1000;
+/// Tasks read per query when leadership starts, so that loading 100,000 holds only one page of rows at a time.
+const LOAD_PAGE: u64 = 5_000;
 /// Pending executions recovered per query when leadership starts.
 const RECOVERY_BATCH: u64 = 1000;
-/// A task whose slots come at most this far apart keeps its parsed schedule between fires; others parse it again
-/// when they fire (a parsed schedule holds several kilobytes, which 100,000 daily tasks cannot all keep).
+/// A task whose slots come at most this far apart keeps its row and parsed schedule between fires; others are read
+/// and parsed again when due (a parsed schedule alone holds several kilobytes: 100,000 daily tasks cannot all keep
+/// theirs, and need not).
 const KEEP_SCHEDULE_MS: i64 = 60_000;
 /// How often the leader looks for tasks changed and triggers written through other instances.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
@@ -45,10 +48,14 @@ pub(crate) enum PlannerEvent {
     Finished(TaskId),
 }
 
+/// One planned task: a few words, plus the task itself while it is due or fires often.
 struct Entry {
-    task: Arc<Task>,
-    /// Parsed when the task is due; kept only for frequent tasks (see [`KEEP_SCHEDULE_MS`]).
-    schedule: Option<Schedule>,
+    id: TaskId,
+    /// The task's `updated_at` when planned: a task read when due with another one has changed since.
+    updated_at: Timestamp,
+    mode: ExecutionMode,
+    /// The task and its parsed schedule: read when due, kept only for frequent tasks (see [`KEEP_SCHEDULE_MS`]).
+    loaded: Option<(Arc<Task>, Schedule)>,
     /// The slot the task is due at.
     next: Timestamp,
     /// What `tasks.next_fire_at` holds, the guard of the next write.
@@ -118,19 +125,30 @@ impl Planner {
         self.entries.clear();
         self.heap.clear();
         self.watermark = Timestamp::now();
-        for task in self.engine.store.schedulable_tasks().await? {
-            self.insert(task);
+        let mut after = None;
+        loop {
+            let page = self.engine.store.schedulable_tasks_after(after, LOAD_PAGE).await?;
+            let full = page.len() as u64 == LOAD_PAGE;
+            after = page.last().map(|task| task.id);
+            for task in page {
+                self.insert(task);
+            }
+            if !full {
+                return Ok(());
+            }
         }
-        Ok(())
     }
 
     /// Picks up what other instances wrote: changed tasks and manual triggers.
     async fn poll_changes(&mut self) {
+        let started = Timestamp::now();
         match self.engine.store.tasks_updated_since(self.watermark.add_millis(-POLL_SLACK_MS)).await {
             Ok(tasks) => {
+                // The next poll looks back from this one's start, not from the newest row seen: rows written long
+                // ago are not fetched again and again (the slack covers late commits and clock differences).
+                self.watermark = self.watermark.max(started);
                 for task in tasks {
-                    self.watermark = self.watermark.max(task.updated_at);
-                    let known = self.entries.get(&task.id).map(|entry| entry.task.updated_at);
+                    let known = self.entries.get(&task.id).map(|entry| entry.updated_at);
                     if known != Some(task.updated_at) {
                         self.insert(task);
                     }
@@ -159,7 +177,7 @@ impl Planner {
                 PlannerEvent::Pending => pending = true,
                 PlannerEvent::Finished(id) => {
                     // Cron tasks are known here; only a sequential one (or one not planned here) has fires waiting.
-                    let mode = self.entries.get(&id).map(|entry| entry.task.spec.execution_mode);
+                    let mode = self.entries.get(&id).map(|entry| entry.mode);
                     pending |= mode.is_none_or(|mode| mode == ExecutionMode::Sequential);
                 }
             }
@@ -203,14 +221,22 @@ impl Planner {
                 None => return,
             },
         };
-        self.push(Entry { task: Arc::new(task), schedule: None, next, stored, generation: 0 });
+        self.push(Entry {
+            id: task.id,
+            updated_at: task.updated_at,
+            mode: task.spec.execution_mode,
+            loaded: None,
+            next,
+            stored,
+            generation: 0,
+        });
     }
 
     fn push(&mut self, mut entry: Entry) {
         self.generation += 1;
         entry.generation = self.generation;
-        self.heap.push(Reverse((entry.next, entry.generation, entry.task.id)));
-        self.entries.insert(entry.task.id, entry);
+        self.heap.push(Reverse((entry.next, entry.generation, entry.id)));
+        self.entries.insert(entry.id, entry);
     }
 
     /// Writes every fire due within the look-ahead, then dispatches what was written.
@@ -229,15 +255,10 @@ impl Planner {
                 due.push(entry);
             }
         }
-        let due: Vec<Entry> = due
-            .into_iter()
-            .filter_map(|mut entry| {
-                if entry.schedule.is_none() {
-                    entry.schedule = Some(parse_schedule(&entry.task)?);
-                }
-                Some(entry)
-            })
-            .collect();
+        let Some(due) = self.load_due(due).await else {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            return;
+        };
         let grace = self.engine.config.misfire_grace.get().as_millis() as i64;
         let mut failed = false;
         let mut chunk = Vec::with_capacity(BATCH.min(due.len()));
@@ -271,6 +292,38 @@ impl Planner {
         }
     }
 
+    /// Reads the tasks of due entries that do not hold theirs; a task deleted since is dropped, and one changed since
+    /// is planned again from what it is now. `None` (entries put back) if the database cannot be read.
+    async fn load_due(&mut self, due: Vec<Entry>) -> Option<Vec<Entry>> {
+        let missing: Vec<TaskId> = due.iter().filter(|entry| entry.loaded.is_none()).map(|entry| entry.id).collect();
+        if missing.is_empty() {
+            return Some(due);
+        }
+        let mut tasks: HashMap<TaskId, Task> = match self.engine.store.get_tasks(&missing).await {
+            Ok(tasks) => tasks.into_iter().map(|task| (task.id, task)).collect(),
+            Err(error) => {
+                tracing::error!(%error, tasks = missing.len(), "cannot read due tasks; retrying in a second");
+                self.engine.metrics.database_error();
+                self.retry_later(due.into_iter());
+                return None;
+            }
+        };
+        let mut ready = Vec::with_capacity(due.len());
+        for mut entry in due {
+            if entry.loaded.is_none() {
+                let Some(task) = tasks.remove(&entry.id) else { continue };
+                if task.updated_at != entry.updated_at {
+                    self.insert(task);
+                    continue;
+                }
+                let Some(schedule) = parse_schedule(&task) else { continue };
+                entry.loaded = Some((Arc::new(task), schedule));
+            }
+            ready.push(entry);
+        }
+        Some(ready)
+    }
+
     /// Puts entries back unchanged, to be planned again.
     fn retry_later(&mut self, entries: impl Iterator<Item = Entry>) {
         for entry in entries {
@@ -286,15 +339,17 @@ impl Planner {
                 fire.executions.into_iter().filter(|execution| inserted.contains(&execution.id)).collect();
             if written.is_empty() {
                 // Someone else changed the task (or wrote these slots): take the database's word for it.
-                self.reload(entry.task.id).await;
+                self.reload(entry.id).await;
                 continue;
             }
+            let Some((task, _)) = &entry.loaded else { continue };
+            let task = task.clone();
             for execution in written {
                 if execution.status == ExecutionStatus::Pending {
                     self.engine.metrics.fired(TriggerType::Cron, 1);
-                    self.engine.dispatcher.dispatch_at(execution, entry.task.clone());
+                    self.engine.dispatcher.dispatch_at(execution, task.clone());
                 } else {
-                    tracing::info!(task_id = %entry.task.id, slot = %execution.scheduled_at, "misfire skipped");
+                    tracing::info!(task_id = %entry.id, slot = %execution.scheduled_at, "misfire skipped");
                     self.engine.metrics.finished(ExecutionStatus::Missed);
                 }
             }
@@ -302,7 +357,7 @@ impl Planner {
                 continue;
             };
             if next.millis_since(entry.next) > KEEP_SCHEDULE_MS {
-                entry.schedule = None;
+                entry.loaded = None;
             }
             entry.next = next;
             entry.stored = Some(next);
@@ -332,8 +387,10 @@ impl Planner {
                 Some(task) => task.clone(),
                 None => {
                     let task = match self.entries.get(&execution.task_id) {
-                        Some(entry) => Some(entry.task.clone()),
-                        None => self.engine.store.get_task(execution.task_id).await.ok().flatten().map(Arc::new),
+                        Some(Entry { loaded: Some((task, _)), .. }) => Some(task.clone()),
+                        Some(_) | None => {
+                            self.engine.store.get_task(execution.task_id).await.ok().flatten().map(Arc::new)
+                        }
                     };
                     tasks.insert(execution.task_id, task.clone());
                     task
@@ -375,11 +432,10 @@ fn parse_schedule(task: &Task) -> Option<Schedule> {
 
 /// The executions a due task produces now, and the move of its `next_fire_at`.
 fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64) -> PlannedFire {
-    let task = &entry.task;
-    let Some(schedule) = &entry.schedule else {
+    let Some((task, schedule)) = &entry.loaded else {
         // Not parsed (the due pass parses every entry it keeps): nothing is written and the task is reloaded.
         return PlannedFire {
-            task_id: task.id,
+            task_id: entry.id,
             expected_next: entry.stored,
             new_next: entry.stored,
             executions: Vec::new(),

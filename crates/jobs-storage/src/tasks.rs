@@ -79,15 +79,37 @@ impl Store {
 
     /// Every enabled task with a cron expression: what the planner schedules.
     pub async fn schedulable_tasks(&self) -> Result<Vec<Task>> {
-        Tasks::find()
+        self.schedulable_tasks_after(None, 0).await
+    }
+
+    /// A page of [`Store::schedulable_tasks`] by ascending id: at most `limit` (0: all) after `after`.
+    pub async fn schedulable_tasks_after(&self, after: Option<TaskId>, limit: u64) -> Result<Vec<Task>> {
+        let mut query = Tasks::find()
             .filter(Column::Enabled.eq(true))
             .filter(Column::CronExpression.is_not_null())
-            .order_by_asc(Column::Id)
-            .all(self.connection())
-            .await?
-            .into_iter()
-            .map(from_model)
-            .collect()
+            .order_by_asc(Column::Id);
+        if let Some(after) = after {
+            query = query.filter(Column::Id.gt(after.to_string()));
+        }
+        if limit > 0 {
+            query = query.limit(limit);
+        }
+        query.all(self.connection()).await?.into_iter().map(from_model).collect()
+    }
+
+    /// The tasks among `ids` that exist, in no particular order.
+    pub async fn get_tasks(&self, ids: &[TaskId]) -> Result<Vec<Task>> {
+        let mut tasks = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let rows = Tasks::find()
+                .filter(Column::Id.is_in(chunk.iter().map(ToString::to_string)))
+                .all(self.connection())
+                .await?;
+            for row in rows {
+                tasks.push(from_model(row)?);
+            }
+        }
+        Ok(tasks)
     }
 
     /// Tasks changed at or after `since` (by `updated_at`), oldest change first.

@@ -108,6 +108,12 @@ pub(crate) async fn schedulable_tasks_and_next_fire(store: &Store) {
         store.insert_task(t).await.unwrap();
     }
     assert_eq!(store.schedulable_tasks().await.unwrap(), std::slice::from_ref(&scheduled));
+    let first = store.schedulable_tasks_after(None, 1).await.unwrap();
+    assert_eq!(first, std::slice::from_ref(&scheduled));
+    assert!(store.schedulable_tasks_after(Some(scheduled.id), 1).await.unwrap().is_empty());
+    let mut some = store.get_tasks(&[scheduled.id, TaskId::new()]).await.unwrap();
+    some.sort_by_key(|task| task.id);
+    assert_eq!(some, std::slice::from_ref(&scheduled));
 
     store.set_next_fire(scheduled.id, Some(at(60_000))).await.unwrap();
     assert_eq!(store.get_task(scheduled.id).await.unwrap().unwrap().next_fire_at, Some(at(60_000)));
