@@ -55,7 +55,8 @@ struct Entry {
     updated_at: Timestamp,
     mode: ExecutionMode,
     /// The task and its parsed schedule: read when due, kept only for frequent tasks (see [`KEEP_SCHEDULE_MS`]).
-    loaded: Option<(Arc<Task>, Schedule)>,
+    /// Boxed: a parsed schedule is hundreds of bytes inline, which 100,000 entries should not all reserve.
+    loaded: Option<Box<(Arc<Task>, Schedule)>>,
     /// The slot the task is due at.
     next: Timestamp,
     /// What `tasks.next_fire_at` holds, the guard of the next write.
@@ -317,7 +318,7 @@ impl Planner {
                     continue;
                 }
                 let Some(schedule) = parse_schedule(&task) else { continue };
-                entry.loaded = Some((Arc::new(task), schedule));
+                entry.loaded = Some(Box::new((Arc::new(task), schedule)));
             }
             ready.push(entry);
         }
@@ -342,8 +343,8 @@ impl Planner {
                 self.reload(entry.id).await;
                 continue;
             }
-            let Some((task, _)) = &entry.loaded else { continue };
-            let task = task.clone();
+            let Some(loaded) = &entry.loaded else { continue };
+            let task = loaded.0.clone();
             for execution in written {
                 if execution.status == ExecutionStatus::Pending {
                     self.engine.metrics.fired(TriggerType::Cron, 1);
@@ -387,7 +388,7 @@ impl Planner {
                 Some(task) => task.clone(),
                 None => {
                     let task = match self.entries.get(&execution.task_id) {
-                        Some(Entry { loaded: Some((task, _)), .. }) => Some(task.clone()),
+                        Some(Entry { loaded: Some(loaded), .. }) => Some(loaded.0.clone()),
                         Some(_) | None => {
                             self.engine.store.get_task(execution.task_id).await.ok().flatten().map(Arc::new)
                         }
@@ -432,7 +433,7 @@ fn parse_schedule(task: &Task) -> Option<Schedule> {
 
 /// The executions a due task produces now, and the move of its `next_fire_at`.
 fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64) -> PlannedFire {
-    let Some((task, schedule)) = &entry.loaded else {
+    let Some((task, schedule)) = entry.loaded.as_deref() else {
         // Not parsed (the due pass parses every entry it keeps): nothing is written and the task is reloaded.
         return PlannedFire {
             task_id: entry.id,
