@@ -19,7 +19,8 @@ const BATCH: usize = 500;
 pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
     build_release()?;
     let window = if options.quick { 5 } else { 10 };
-    let steps: &[usize] = if options.quick { &[1000, 2000, 4000] } else { &[1000, 2000, 3000, 4000, 5000, 6000, 8000] };
+    let steps: &[usize] =
+        if options.quick { &[1000, 1250, 1500, 2000] } else { &[1000, 1250, 1500, 2000, 3000, 4000, 5000, 6000, 8000] };
     let mut best = 0.0_f64;
     let mut ramp = Vec::new();
     for &tasks in steps {
