@@ -186,3 +186,48 @@ async fn leader_sigterm_hands_over_at_once_and_exits_zero() {
     assert_eq!(cluster.wait_leader(Some(leader)).await, new_leader);
     cluster.stop().await;
 }
+
+/// Issue 8's rolling restart: each instance in turn gets SIGTERM, exits 0 and comes back, leader included, while an
+/// every-second task runs; every slot reaches the executor exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rolling_restart_loses_and_repeats_nothing() {
+    let Some(mut cluster) = ProcessCluster::start(Backend::MySql, 3).await else { return };
+    cluster.wait_healthy().await;
+    let leader = cluster.wait_leader(None).await;
+    let receipts = Receipts::default();
+    let executor = recording_executor(&cluster, &receipts).await;
+    let (status, task) =
+        cluster.post(leader, "/api/v1/tasks", json!({"name": "tick", "cron_expression": "* * * * * *"})).await;
+    assert_eq!(status, 201, "{task}");
+    wait_for("two fires before the first restart", Duration::from_secs(30), || async {
+        (received(&receipts).len() >= 2).then_some(())
+    })
+    .await;
+
+    // Followers first, the leader last, as an operator rolls a cluster.
+    let mut order: Vec<usize> = (0..3).filter(|index| *index != leader).collect();
+    order.push(leader);
+    for index in order {
+        cluster.sigterm(index);
+        let status = cluster.wait_exit(index, Duration::from_secs(30)).await;
+        assert_eq!(status.code(), Some(0), "node {index} exited with {status}; its log:\n{}", cluster.log(index));
+        cluster.spawn(index);
+        cluster.wait_healthy().await;
+        cluster.wait_leader(None).await;
+        let restarted_at = Timestamp::now();
+        wait_for("a fire after the restart", Duration::from_secs(30), || async {
+            received(&receipts).iter().any(|slot| slot.millis_since(restarted_at) >= 1000).then_some(())
+        })
+        .await;
+    }
+
+    let any = cluster.wait_leader(None).await;
+    let (status, paused) = cluster.post(any, "/api/v1/tasks/tick/pause", json!({})).await;
+    assert_eq!(status, 200, "{paused}");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let slots = received(&receipts);
+    assert!(slots.len() >= 5, "{slots:?}");
+    assert_once_each_without_gaps(&slots);
+    executor.shutdown().await.expect("executor stops");
+    cluster.stop().await;
+}
