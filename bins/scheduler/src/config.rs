@@ -32,12 +32,12 @@ pub struct Config {
 pub struct LogConfig {
     /// A level (`info`) or a tracing filter (`info,jobs_engine=debug`); `RUST_LOG` wins when set.
     pub level: String,
-    /// Log file; empty means stdout only. It rolls daily: `logs/scheduler.log` writes `logs/scheduler.YYYY-MM-DD.log`
-    /// (the UTC date).
+    /// Log file; empty means stdout only. It rolls at each new UTC day: yesterday's lines move to `{file}.1`, the day
+    /// before's to `{file}.2`, and so on.
     pub file: String,
     /// `text` or `json`.
     pub format: String,
-    /// How many daily files are kept, today's included; older ones are deleted. At least 1.
+    /// How many earlier days' files are kept beside the current one; older ones are deleted. At least 1.
     pub max_files: usize,
 }
 

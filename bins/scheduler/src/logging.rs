@@ -1,10 +1,12 @@
-//! Logging to stdout and to daily log files (`logs/scheduler.YYYY-MM-DD.log` by default), as text or JSON.
+//! Logging to stdout and to the log file (`logs/scheduler.log` by default), as text or JSON; the file rolls daily
+//! to `scheduler.log.1`, `scheduler.log.2`, … (newest first), keeping `log.max_files` older files.
 
 use std::path::Path;
 
 use anyhow::Context;
+use chrono::{DateTime, Local, NaiveDate, Utc};
+use rolling_file::{RollingCondition, RollingFileAppender};
 use tracing_appender::non_blocking::WorkerGuard;
-use tracing_appender::rolling::{RollingFileAppender, Rotation};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt};
@@ -38,24 +40,35 @@ pub fn init_logging(config: &LogConfig) -> anyhow::Result<Option<WorkerGuard>> {
     Ok(guard)
 }
 
-/// The daily files `log.file` names: `logs/scheduler.log` means `logs/scheduler.YYYY-MM-DD.log` (the UTC date),
-/// a new one each day at midnight UTC, the oldest deleted beyond `log.max_files`.
-pub(crate) fn file_appender(config: &LogConfig) -> anyhow::Result<RollingFileAppender> {
+/// The file `log.file` names, written in place and rolled at the first line of each new UTC day: the current file
+/// becomes `{file}.1`, `{file}.1` becomes `{file}.2`, and the file beyond `log.max_files` is deleted.
+pub(crate) fn file_appender(config: &LogConfig) -> anyhow::Result<RollingFileAppender<DailyUtc>> {
     let path = Path::new(&config.file);
-    let directory = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let prefix = path
-        .file_stem()
-        .and_then(|stem| stem.to_str())
-        .with_context(|| format!("log.file: `{}` names no file", config.file))?;
-    let mut builder = RollingFileAppender::builder()
-        .rotation(Rotation::DAILY)
-        .filename_prefix(prefix)
-        .max_log_files(config.max_files);
-    if let Some(suffix) = path.extension().and_then(|suffix| suffix.to_str()) {
-        builder = builder.filename_suffix(suffix);
+    if path.file_name().is_none() {
+        anyhow::bail!("log.file: `{}` names no file", config.file);
     }
+    let directory = path.parent().filter(|dir| !dir.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(directory).with_context(|| format!("log.file: cannot create {}", directory.display()))?;
-    builder.build(directory).with_context(|| format!("log.file: cannot open a log file in {}", directory.display()))
+    // A file last written on an earlier day rolls at the first line, even across a restart.
+    let written = std::fs::metadata(path).and_then(|meta| meta.modified()).ok();
+    let condition = DailyUtc { day: written.map(|at| DateTime::<Utc>::from(at).date_naive()) };
+    RollingFileAppender::new(path, condition, config.max_files)
+        .with_context(|| format!("log.file: cannot open {}", path.display()))
+}
+
+/// Rolls when the UTC date of a line differs from the previous line's (or the file's last write).
+#[derive(Debug)]
+pub(crate) struct DailyUtc {
+    day: Option<NaiveDate>,
+}
+
+impl RollingCondition for DailyUtc {
+    fn should_rollover(&mut self, now: &DateTime<Local>, _current_filesize: u64) -> bool {
+        let today = now.with_timezone(&Utc).date_naive();
+        let roll = self.day.is_some_and(|day| day != today);
+        self.day = Some(today);
+        roll
+    }
 }
 
 #[cfg(test)]
