@@ -303,6 +303,11 @@ impl Dispatcher {
                 tracing::info!("execution already final or claimed elsewhere; not sent");
                 return Ok(true);
             }
+            if !self.lease.is_valid() {
+                // The claim waited out the lease: the attempt stays unsent and is settled as lost, then retried.
+                tracing::warn!("leader lease lapsed while claiming; not dispatching");
+                return Ok(true);
+            }
             *attempt += 1;
             let request = DispatchRequest {
                 execution_id: execution.id,
@@ -319,7 +324,7 @@ impl Dispatcher {
                     let lateness = Timestamp::now().millis_since(execution.scheduled_at);
                     tracing::debug!(executor_id = %executor.id, attempt = *attempt, lateness_ms = lateness, "dispatched");
                     self.registry.note_started(executor.id);
-                    self.metrics.dispatched(execution, now);
+                    self.metrics.dispatched(execution, Timestamp::now());
                     self.writer.accepted(execution.id, *attempt, Timestamp::now()).await;
                     return Ok(true);
                 }

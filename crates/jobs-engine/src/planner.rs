@@ -7,7 +7,7 @@
 //! The heap is a cache: everything it holds is in the database, and a new leader rebuilds it.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -35,8 +35,9 @@ const RECOVERY_BATCH: u64 = 1000;
 const KEEP_SCHEDULE_MS: i64 = 60_000;
 /// How often the leader looks for tasks changed and triggers written through other instances.
 const POLL_INTERVAL: Duration = Duration::from_millis(500);
-/// How far back each poll looks again, for clock differences between instances and late commits.
-const POLL_SLACK_MS: i64 = 2_000;
+/// How far back each poll looks again, for late commits and clock differences between instances: a change
+/// written by an instance whose clock is further behind the leader's than this is not seen until the next election.
+const POLL_SLACK_MS: i64 = 10_000;
 
 /// Something the planner must look at again.
 #[derive(Debug, Clone, Copy)]
@@ -192,14 +193,20 @@ impl Planner {
         }
     }
 
-    async fn reload(&mut self, id: TaskId) {
+    /// Plans a task again from its row; false (and the plan unchanged) if the row cannot be read.
+    async fn reload(&mut self, id: TaskId) -> bool {
         match self.engine.store.get_task(id).await {
             Ok(Some(task)) => self.insert(task),
             Ok(None) => {
                 self.entries.remove(&id);
             }
-            Err(error) => tracing::error!(task_id = %id, %error, "cannot reload task"),
+            Err(error) => {
+                tracing::error!(task_id = %id, %error, "cannot reload task");
+                self.engine.metrics.database_error();
+                return false;
+            }
         }
+        true
     }
 
     /// Puts a task (back) into the plan, or drops it when it has nothing to fire.
@@ -339,8 +346,11 @@ impl Planner {
             let written: Vec<Execution> =
                 fire.executions.into_iter().filter(|execution| inserted.contains(&execution.id)).collect();
             if written.is_empty() {
-                // Someone else changed the task (or wrote these slots): take the database's word for it.
-                self.reload(entry.id).await;
+                // Someone else changed the task (or wrote these slots): take the database's word for it, or keep
+                // the entry as it was if the database cannot be read now.
+                if !self.reload(entry.id).await {
+                    self.push(entry);
+                }
                 continue;
             }
             let Some(loaded) = &entry.loaded else { continue };
@@ -380,23 +390,40 @@ impl Planner {
     }
 
     async fn dispatch_pending(&mut self, pending: Vec<Execution>) {
-        let mut tasks: HashMap<TaskId, Option<Arc<Task>>> = HashMap::new();
-        for execution in pending {
-            let task = match tasks.get(&execution.task_id) {
-                // Only the oldest waiting fire of a sequential task can start; the others keep their place.
-                Some(Some(task)) if task.spec.execution_mode == ExecutionMode::Sequential => continue,
-                Some(task) => task.clone(),
-                None => {
-                    let task = match self.entries.get(&execution.task_id) {
-                        Some(Entry { loaded: Some(loaded), .. }) => Some(loaded.0.clone()),
-                        Some(_) | None => {
-                            self.engine.store.get_task(execution.task_id).await.ok().flatten().map(Arc::new)
-                        }
-                    };
-                    tasks.insert(execution.task_id, task.clone());
-                    task
+        // Tasks the plan does not hold are read in one query; if that fails, everything stays pending for the next
+        // pass (a read error must not pass for a deleted task).
+        let mut tasks: HashMap<TaskId, Arc<Task>> = HashMap::new();
+        let mut missing: Vec<TaskId> = Vec::new();
+        for execution in &pending {
+            match self.entries.get(&execution.task_id) {
+                Some(Entry { loaded: Some(loaded), .. }) => {
+                    tasks.insert(execution.task_id, loaded.0.clone());
                 }
-            };
+                _ => missing.push(execution.task_id),
+            }
+        }
+        let mut seen = HashSet::new();
+        missing.retain(|id| !tasks.contains_key(id) && seen.insert(*id));
+        if !missing.is_empty() {
+            match self.engine.store.get_tasks(&missing).await {
+                Ok(found) => tasks.extend(found.into_iter().map(|task| (task.id, Arc::new(task)))),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the tasks of pending executions; they wait for the next pass");
+                    self.engine.metrics.database_error();
+                    return;
+                }
+            }
+        }
+        // Only the oldest waiting fire of a sequential task can start; the others keep their place.
+        let mut sequential_started = HashSet::new();
+        for execution in pending {
+            let task = tasks.get(&execution.task_id).cloned();
+            if let Some(task) = &task
+                && task.spec.execution_mode == ExecutionMode::Sequential
+                && !sequential_started.insert(task.id)
+            {
+                continue;
+            }
             match task {
                 Some(task) => self.engine.dispatcher.dispatch_at(execution, task),
                 None => {

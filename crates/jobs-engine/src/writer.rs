@@ -18,6 +18,8 @@ const MAX_BATCH: usize = 128;
 const CONCURRENT_BATCHES: usize = 3;
 /// Changes waiting beyond this make callers wait for room (backpressure) rather than grow memory.
 const QUEUE: usize = 16 * 1024;
+/// A batch taking longer than this (a connection hung half-open) fails, so that its callers are answered.
+const BATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 type Reply = oneshot::Sender<Result<bool, jobs_storage::Error>>;
 
@@ -107,12 +109,23 @@ async fn write(store: &Store, mut batch: Vec<Job>) {
     // One lock order for every batch: by execution, then in arrival order.
     batch.sort_by_key(|job| job.change.execution_id());
     let changes: Vec<Change> = batch.iter().map(|job| job.change.clone()).collect();
-    match store.apply_changes(&changes).await {
+    let result = match tokio::time::timeout(BATCH_TIMEOUT, store.apply_changes(&changes)).await {
+        Ok(result) => result,
+        Err(_) => Err(jobs_storage::Error::Unavailable(format!("a batch of writes took over {BATCH_TIMEOUT:?}"))),
+    };
+    match result {
         Ok(applied) => {
             for (job, applied) in batch.into_iter().zip(applied) {
                 if let Some(reply) = job.reply {
                     let _ = reply.send(Ok(applied));
                 }
+            }
+        }
+        // The database is out of reach: one by one would only wait out the outage once per change.
+        Err(error) if error.kind() == jobs_model::ErrorKind::Unavailable => {
+            tracing::warn!(%error, changes = batch.len(), "batched write failed: the database is unavailable");
+            for job in batch {
+                reply_or_log(job, Err(jobs_storage::Error::Unavailable(error.to_string())));
             }
         }
         Err(error) if batch.len() > 1 => {
