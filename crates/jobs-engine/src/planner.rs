@@ -71,8 +71,11 @@ pub(crate) struct Planner {
     entries: HashMap<TaskId, Entry>,
     heap: BinaryHeap<Reverse<(Timestamp, u64, TaskId)>>,
     generation: u64,
-    /// The newest `updated_at` seen by the change poll.
+    /// This instance's clock at the start of the last successful change poll (or load).
     watermark: Timestamp,
+    /// Versions the change poll already handled that are still in its look-back window (tasks it does not plan,
+    /// such as paused ones, included).
+    polled: HashMap<TaskId, Timestamp>,
 }
 
 impl Planner {
@@ -84,6 +87,7 @@ impl Planner {
             heap: BinaryHeap::new(),
             generation: 0,
             watermark: Timestamp::now(),
+            polled: HashMap::new(),
         }
     }
 
@@ -127,6 +131,7 @@ impl Planner {
         self.entries.clear();
         self.heap.clear();
         self.watermark = Timestamp::now();
+        self.polled.clear();
         let mut after = None;
         loop {
             let page = self.engine.store.schedulable_tasks_after(after, LOAD_PAGE).await?;
@@ -144,16 +149,14 @@ impl Planner {
     /// Picks up what other instances wrote: changed tasks and manual triggers.
     async fn poll_changes(&mut self) {
         let started = Timestamp::now();
-        match self.engine.store.tasks_updated_since(self.watermark.add_millis(-POLL_SLACK_MS)).await {
+        let since = self.watermark.add_millis(-POLL_SLACK_MS);
+        match self.changed_tasks(since).await {
             Ok(tasks) => {
                 // The next poll looks back from this one's start, not from the newest row seen: rows written long
                 // ago are not fetched again and again (the slack covers late commits and clock differences).
                 self.watermark = self.watermark.max(started);
                 for task in tasks {
-                    let known = self.entries.get(&task.id).map(|entry| entry.updated_at);
-                    if known != Some(task.updated_at) {
-                        self.insert(task);
-                    }
+                    self.insert(task);
                 }
             }
             Err(error) => {
@@ -163,6 +166,27 @@ impl Planner {
         }
         self.recover_pending().await;
         self.engine.sweep().await;
+    }
+
+    /// The tasks written since `since` in a version this planner has not seen: ids and versions first, whole rows
+    /// only for what changed (a bulk import stays in the look-back window for a while).
+    async fn changed_tasks(&mut self, since: Timestamp) -> jobs_storage::Result<Vec<Task>> {
+        let versions = self.engine.store.task_versions_since(since).await?;
+        self.polled.retain(|_, updated_at| *updated_at >= since);
+        let changed: Vec<(TaskId, Timestamp)> = versions
+            .into_iter()
+            .filter(|(id, updated_at)| {
+                let planned = self.entries.get(id).map(|entry| entry.updated_at);
+                planned != Some(*updated_at) && self.polled.get(id) != Some(updated_at)
+            })
+            .collect();
+        if changed.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<TaskId> = changed.iter().map(|(id, _)| *id).collect();
+        let tasks = self.engine.store.get_tasks(&ids).await?;
+        self.polled.extend(changed);
+        Ok(tasks)
     }
 
     /// Handles `event` and every event queued behind it, each task reloaded once and pending work looked

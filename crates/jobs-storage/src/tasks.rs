@@ -112,6 +112,24 @@ impl Store {
         Ok(tasks)
     }
 
+    /// The id and `updated_at` of the tasks changed at or after `since`: what the change poll compares before it reads
+    /// whole rows.
+    pub async fn task_versions_since(&self, since: Timestamp) -> Result<Vec<(TaskId, Timestamp)>> {
+        let rows: Vec<(String, i64)> = Tasks::find()
+            .select_only()
+            .column(Column::Id)
+            .column(Column::UpdatedAt)
+            .filter(Column::UpdatedAt.gte(since.as_millis()))
+            .into_tuple()
+            .all(self.connection())
+            .await?;
+        rows.into_iter()
+            .map(|(id, updated_at)| {
+                Ok((convert::id("tasks.id", &id, TaskId::parse)?, Timestamp::from_millis(updated_at)))
+            })
+            .collect()
+    }
+
     /// Tasks changed at or after `since` (by `updated_at`), oldest change first.
     pub async fn tasks_updated_since(&self, since: Timestamp) -> Result<Vec<Task>> {
         Tasks::find()

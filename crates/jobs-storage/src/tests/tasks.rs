@@ -111,6 +111,10 @@ pub(crate) async fn schedulable_tasks_and_next_fire(store: &Store) {
     let first = store.schedulable_tasks_after(None, 1).await.unwrap();
     assert_eq!(first, std::slice::from_ref(&scheduled));
     assert!(store.schedulable_tasks_after(Some(scheduled.id), 1).await.unwrap().is_empty());
+    let versions = store.task_versions_since(Timestamp::from_millis(0)).await.unwrap();
+    assert!(versions.contains(&(scheduled.id, scheduled.updated_at)), "{versions:?}");
+    let later = scheduled.updated_at.add_millis(1);
+    assert!(!store.task_versions_since(later).await.unwrap().iter().any(|(id, _)| *id == scheduled.id));
     let mut some = store.get_tasks(&[scheduled.id, TaskId::new()]).await.unwrap();
     some.sort_by_key(|task| task.id);
     assert_eq!(some, std::slice::from_ref(&scheduled));
