@@ -173,8 +173,10 @@ impl Dispatcher {
                 let reason =
                     format!("skipped: execution {} of task `{}` is still running", running[0].id, task.spec.name);
                 tracing::info!(%reason, "fire skipped");
-                self.metrics.finished(ExecutionStatus::Skipped);
-                self.store.finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now).await?;
+                if self.store.finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now).await?
+                {
+                    self.metrics.finished(ExecutionStatus::Skipped);
+                }
                 Ok(Admission::Done)
             }
             ExecutionMode::Replace => {
@@ -198,10 +200,13 @@ impl Dispatcher {
                         task.spec.name
                     );
                     tracing::warn!(%reason, "fire skipped");
-                    self.metrics.finished(ExecutionStatus::Skipped);
-                    self.store
+                    if self
+                        .store
                         .finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now)
-                        .await?;
+                        .await?
+                    {
+                        self.metrics.finished(ExecutionStatus::Skipped);
+                    }
                     return Ok(Admission::Done);
                 }
                 tracing::debug!(waiting, "sequential fire waits for the running execution");

@@ -130,18 +130,6 @@ impl Store {
             .collect()
     }
 
-    /// Tasks changed at or after `since` (by `updated_at`), oldest change first.
-    pub async fn tasks_updated_since(&self, since: Timestamp) -> Result<Vec<Task>> {
-        Tasks::find()
-            .filter(Column::UpdatedAt.gte(since.as_millis()))
-            .order_by_asc(Column::UpdatedAt)
-            .all(self.connection())
-            .await?
-            .into_iter()
-            .map(from_model)
-            .collect()
-    }
-
     /// Deletes a task (its executions stay as history); false if there was none.
     #[tracing::instrument(skip_all, fields(task_id = %id))]
     pub async fn delete_task(&self, id: TaskId) -> Result<bool> {
