@@ -77,6 +77,7 @@ impl Application {
             retention: config.retention.clone(),
             alerts: config.alerts.clone(),
             executor_secret: config.auth.executor_secret.clone(),
+            clock: Arc::new(jobs_engine::SystemClock),
         });
         let router = jobs_api::router(engine.clone(), &config.server, &config.auth);
         Ok(Self { listener, port, store, engine, election, role, router })

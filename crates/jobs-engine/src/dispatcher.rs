@@ -16,18 +16,18 @@ use jobs_election::Lease;
 use jobs_model::protocol::DispatchRequest;
 use jobs_model::{
     AttemptStatus, Execution, ExecutionId, ExecutionMode, ExecutionStatus, Executor, ExecutorId, Task, TaskId,
-    Timestamp,
 };
 use jobs_registry::{HealthChecker, Probe, Registry};
 use jobs_storage::Store;
 
 use crate::ExecutorClient;
+use crate::admission::{Admission, admit};
+use crate::clock::Clock;
+use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
-use crate::outcomes::Outcomes;
+use crate::queue::Wake;
+use crate::settle::Settler;
 use crate::writer::Writer;
-
-/// Fires of a `sequential` task that may wait for the running one; more are recorded as skipped.
-pub(crate) const SEQUENTIAL_QUEUE_LIMIT: u64 = 100;
 
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
@@ -37,7 +37,9 @@ pub(crate) struct Dispatcher {
     strategies: Arc<Manager>,
     client: Arc<dyn ExecutorClient>,
     lease: Lease,
-    outcomes: Arc<Outcomes>,
+    settler: Arc<Settler>,
+    queue: Arc<Mailbox<Wake>>,
+    clock: Arc<dyn Clock>,
     metrics: Arc<Metrics>,
     health: Option<HealthChecker>,
     /// Bounds the dispatch requests in flight (`scheduler.max_workers`).
@@ -50,14 +52,6 @@ pub(crate) struct Dispatcher {
     task_locks: Mutex<HashMap<TaskId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-/// What the mode decided for one fire.
-enum Admission {
-    Send,
-    /// Sequential: it waits (stays pending) for the running execution.
-    Wait,
-    Done,
-}
-
 pub(crate) struct DispatcherParts {
     pub(crate) store: Store,
     pub(crate) writer: Writer,
@@ -65,7 +59,9 @@ pub(crate) struct DispatcherParts {
     pub(crate) strategies: Arc<Manager>,
     pub(crate) client: Arc<dyn ExecutorClient>,
     pub(crate) lease: Lease,
-    pub(crate) outcomes: Arc<Outcomes>,
+    pub(crate) settler: Arc<Settler>,
+    pub(crate) queue: Arc<Mailbox<Wake>>,
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) health: Option<HealthChecker>,
     pub(crate) max_workers: usize,
@@ -81,7 +77,9 @@ impl Dispatcher {
             strategies: parts.strategies,
             client: parts.client,
             lease: parts.lease,
-            outcomes: parts.outcomes,
+            settler: parts.settler,
+            queue: parts.queue,
+            clock: parts.clock,
             metrics: parts.metrics,
             health: parts.health,
             permits: Arc::new(Semaphore::new(parts.max_workers)),
@@ -108,10 +106,9 @@ impl Dispatcher {
         }
         let dispatcher = self.clone();
         tokio::spawn(async move {
-            let at = execution.retry_at.map_or(execution.scheduled_at, |retry_at| retry_at.max(execution.scheduled_at));
-            let wait = at.millis_since(Timestamp::now());
+            let wait = crate::queue::due_at(&execution).millis_since(dispatcher.clock.now());
             if wait > 0 {
-                tokio::time::sleep(Duration::from_millis(wait as u64)).await;
+                tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
             }
             dispatcher.dispatch(execution, &task).await;
         });
@@ -135,9 +132,7 @@ impl Dispatcher {
 
     #[tracing::instrument(skip_all, fields(execution_id = %execution.id, task = %task.spec.name))]
     async fn dispatch(&self, execution: Execution, task: &Task) {
-        if let Ok(_permit) = self.permits.acquire().await
-            && let Err(error) = self.admit_and_send(&execution, task).await
-        {
+        if let Err(error) = self.admit_and_send(&execution, task).await {
             // The row stays pending or running; a later pass or the next leader settles it.
             tracing::error!(%error, "dispatch could not be recorded");
             self.metrics.database_error();
@@ -145,74 +140,47 @@ impl Dispatcher {
         self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&execution.id);
     }
 
+    /// Applies the task's mode, then sends.
+    ///
+    /// A task whose mode orders its fires holds its own lock from the look at what runs until its send is over,
+    /// and only then asks for a worker: fires of a task whose executor does not answer wait for that task's lock,
+    /// never for a worker, so they delay only that task.
     async fn admit_and_send(&self, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
         if !self.lease.is_valid() {
             tracing::warn!("leader lease lapsed; not dispatching");
             return Ok(());
         }
-        if task.spec.execution_mode == ExecutionMode::Parallel || execution.attempt > 0 || execution.retries > 0 {
-            return self.send(execution, task).await;
-        }
-        let lock = self.task_lock(task.id);
-        let _guard = lock.lock().await;
-        match self.admit(execution, task).await? {
-            Admission::Send => self.send(execution, task).await,
-            Admission::Wait | Admission::Done => Ok(()),
-        }
-    }
-
-    /// Applies the task's mode to a first delivery, under the task's lock.
-    async fn admit(&self, execution: &Execution, task: &Task) -> Result<Admission, jobs_storage::Error> {
-        let running = self.store.executions_of_task(task.id, ExecutionStatus::Running, 0).await?;
-        let running: Vec<Execution> = running.into_iter().filter(|other| other.id != execution.id).collect();
-        let now = Timestamp::now();
-        match task.spec.execution_mode {
-            ExecutionMode::Parallel => Ok(Admission::Send),
-            ExecutionMode::Skip if running.is_empty() => Ok(Admission::Send),
-            ExecutionMode::Skip => {
-                let reason =
-                    format!("skipped: execution {} of task `{}` is still running", running[0].id, task.spec.name);
-                tracing::info!(%reason, "fire skipped");
-                if self.store.finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now).await?
-                {
-                    self.metrics.finished(ExecutionStatus::Skipped);
-                }
-                Ok(Admission::Done)
-            }
-            ExecutionMode::Replace => {
-                for other in running {
-                    let reason = format!("cancelled: replaced by execution {}", execution.id);
-                    self.outcomes.cancel(&other, &reason).await?;
-                }
-                Ok(Admission::Send)
-            }
-            ExecutionMode::Sequential => {
-                let pending = self.store.executions_of_task(task.id, ExecutionStatus::Pending, 1).await?;
-                let first_in_line = pending.first().is_none_or(|oldest| oldest.id == execution.id);
-                if running.is_empty() && first_in_line {
-                    return Ok(Admission::Send);
-                }
-                // Only a newcomer is turned away: what already waits keeps its place.
-                let waiting = self.store.count_of_task(task.id, ExecutionStatus::Pending, Some(execution.id)).await?;
-                if waiting >= SEQUENTIAL_QUEUE_LIMIT {
-                    let reason = format!(
-                        "skipped: the queue of sequential task `{}` is full ({waiting} executions waiting, at most {SEQUENTIAL_QUEUE_LIMIT})",
-                        task.spec.name
-                    );
-                    tracing::warn!(%reason, "fire skipped");
-                    if self
-                        .store
-                        .finish_execution(execution.id, ExecutionStatus::Skipped, None, Some(&reason), now)
-                        .await?
-                    {
-                        self.metrics.finished(ExecutionStatus::Skipped);
+        let lock = (task.spec.execution_mode != ExecutionMode::Parallel).then(|| self.task_lock(task.id));
+        let _guard = match &lock {
+            Some(lock) => Some(lock.lock().await),
+            None => None,
+        };
+        // A retry already holds its task (admission counted it as running while it waited).
+        let first_delivery = execution.attempt == 0 && execution.retries == 0;
+        if first_delivery && task.spec.execution_mode != ExecutionMode::Parallel {
+            let open = self.store.open_executions_of_task(task.id).await?;
+            match admit(task.spec.execution_mode, &task.spec.name, execution, &open) {
+                Admission::Send => {}
+                Admission::Replace(ids) => {
+                    for other in open.iter().filter(|other| ids.contains(&other.id)) {
+                        let reason = format!("cancelled: replaced by execution {}", execution.id);
+                        self.settler.cancel(other, &reason).await?;
                     }
-                    return Ok(Admission::Done);
                 }
-                tracing::debug!(waiting, "sequential fire waits for the running execution");
-                Ok(Admission::Wait)
+                Admission::Wait => {
+                    tracing::debug!("sequential fire waits for the execution before it");
+                    self.queue.post(Wake::Waiting(task.id));
+                    return Ok(());
+                }
+                Admission::Skip(reason) => {
+                    tracing::info!(%reason, "fire skipped");
+                    self.settler.end(execution, None, ExecutionStatus::Skipped, None, Some(&reason)).await?;
+                    return Ok(());
+                }
             }
         }
+        let Ok(_permit) = self.permits.acquire().await else { return Ok(()) };
+        self.send(execution, task).await
     }
 
     async fn send(&self, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
@@ -251,7 +219,7 @@ impl Dispatcher {
         tracing::warn!(%error, "attempt failed at dispatch");
         self.metrics.undelivered(execution, attempt);
         // With no instance at all nothing was claimed: the execution, still pending, fails or retries as it is.
-        self.outcomes.attempt_failed(execution.id, attempt, AttemptStatus::Failed, &error, task).await?;
+        self.settler.attempt_failed(execution, attempt, AttemptStatus::Failed, &error, Some(task)).await?;
         Ok(())
     }
 
@@ -302,7 +270,7 @@ impl Dispatcher {
                 tracing::warn!("leader lease lapsed; not dispatching");
                 return Ok(true);
             }
-            let now = Timestamp::now();
+            let now = self.clock.now();
             let deadline = now.add_millis(i64::from(task.spec.timeout_seconds) * 1000);
             if !self.writer.claim(execution.id, *attempt + 1, executor.id, now, deadline).await? {
                 tracing::info!("execution already final or claimed elsewhere; not sent");
@@ -326,11 +294,11 @@ impl Dispatcher {
             };
             match self.client.execute(&executor.base_url, &request).await {
                 Ok(()) => {
-                    let lateness = Timestamp::now().millis_since(execution.scheduled_at);
+                    let lateness = self.clock.now().millis_since(execution.scheduled_at);
                     tracing::debug!(executor_id = %executor.id, attempt = *attempt, lateness_ms = lateness, "dispatched");
                     self.registry.note_started(executor.id);
-                    self.metrics.dispatched(execution, Timestamp::now());
-                    self.writer.accepted(execution.id, *attempt, Timestamp::now()).await;
+                    self.metrics.dispatched(execution, self.clock.now());
+                    self.writer.accepted(execution.id, *attempt, self.clock.now()).await;
                     return Ok(true);
                 }
                 Err(error) => {
@@ -353,7 +321,7 @@ impl Dispatcher {
                             *attempt,
                             AttemptStatus::Rejected,
                             reasons.last().map(String::as_str),
-                            Timestamp::now(),
+                            self.clock.now(),
                         )
                         .await?;
                 }

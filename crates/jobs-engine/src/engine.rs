@@ -1,20 +1,23 @@
-//! The engine: the services every instance serves, and the leader's planner and dispatcher.
+//! The engine: the services every instance serves, and, while this instance leads, the leader's loops.
 
 use std::sync::Arc;
 
-use tokio::sync::{Mutex, mpsc, watch};
+use tokio::sync::watch;
 
 use jobs_balance::Manager;
 use jobs_election::{Lease, Role};
-use jobs_model::{Secret, Timestamp};
+use jobs_model::{Secret, TaskId, Timestamp};
 use jobs_registry::{HealthCheckConfig, HealthChecker, Registry};
 use jobs_storage::Store;
 
 use crate::alerts::{Alerter, AlertsConfig};
+use crate::clock::{Clock, millis_i64};
 use crate::dispatcher::{Dispatcher, DispatcherParts};
+use crate::leader::Leadership;
+use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
-use crate::outcomes::Outcomes;
-use crate::planner::{Planner, PlannerEvent};
+use crate::queue::Wake;
+use crate::settle::Settler;
 use crate::writer::Writer;
 use crate::{ExecutorClient, Result, RetentionConfig, SchedulerConfig};
 
@@ -43,6 +46,8 @@ pub struct EngineParts {
     pub alerts: AlertsConfig,
     /// `auth.executor_secret`, which also signs alert webhooks.
     pub executor_secret: Option<Secret>,
+    /// Where the engine reads the time.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// The scheduler core shared by the API and the background loops.
@@ -57,16 +62,18 @@ pub struct Engine {
     pub(crate) advertised_url: String,
     pub(crate) role: watch::Receiver<Role>,
     pub(crate) dispatcher: Arc<Dispatcher>,
-    pub(crate) outcomes: Arc<Outcomes>,
+    /// The one place where executions end.
+    pub(crate) settler: Arc<Settler>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) alerts: Arc<Alerter>,
-    /// Batches the hot path's writes (claims, accepted marks, finishes) into shared commits.
-    pub(crate) writer: Writer,
+    pub(crate) clock: Arc<dyn Clock>,
     pub(crate) started_at: Timestamp,
-    health_check: HealthCheckConfig,
-    retention: RetentionConfig,
-    events: mpsc::UnboundedSender<PlannerEvent>,
-    event_receiver: Arc<Mutex<mpsc::UnboundedReceiver<PlannerEvent>>>,
+    pub(crate) health_check: HealthCheckConfig,
+    pub(crate) retention: RetentionConfig,
+    /// Tasks changed through this instance, for the planner (closed unless leading).
+    pub(crate) changes: Arc<Mailbox<TaskId>>,
+    /// Hints for the pending queue (closed unless leading).
+    pub(crate) queue: Arc<Mailbox<Wake>>,
 }
 
 /// One scheduler instance as `GET /api/v1/scheduler/status` shows it.
@@ -74,7 +81,7 @@ pub struct Engine {
 pub struct InstanceStatus {
     pub instance_id: String,
     pub address: String,
-    pub role: String,
+    pub role: InstanceRole,
     pub started_at: Timestamp,
     pub last_seen_at: Timestamp,
 }
@@ -102,33 +109,39 @@ impl Engine {
             parts.store.clone(),
             metrics.clone(),
         ));
-        let outcomes = Arc::new(Outcomes::new(
-            parts.store.clone(),
-            parts.registry.clone(),
-            parts.client.clone(),
-            metrics.clone(),
-            alerts.clone(),
-        ));
+        let changes = Arc::new(Mailbox::default());
+        let queue = Arc::new(Mailbox::default());
+        let writer = Writer::start(parts.store.clone());
+        let settler = Arc::new(Settler {
+            store: parts.store.clone(),
+            writer: writer.clone(),
+            registry: parts.registry.clone(),
+            client: parts.client.clone(),
+            metrics: metrics.clone(),
+            alerts: alerts.clone(),
+            clock: parts.clock.clone(),
+            queue: queue.clone(),
+        });
         let health = if parts.health_check.enabled {
             HealthChecker::new(parts.registry.clone(), parts.health_check.clone()).ok()
         } else {
             None
         };
-        let writer = Writer::start(parts.store.clone());
         let dispatcher = Arc::new(Dispatcher::new(DispatcherParts {
             store: parts.store.clone(),
-            writer: writer.clone(),
+            writer,
             registry: parts.registry.clone(),
             strategies: parts.strategies.clone(),
             client: parts.client,
             lease: parts.lease,
-            outcomes: outcomes.clone(),
+            settler: settler.clone(),
+            queue: queue.clone(),
+            clock: parts.clock.clone(),
             metrics: metrics.clone(),
             health,
             max_workers: parts.config.max_workers,
             callback_base,
         }));
-        let (events, event_receiver) = mpsc::unbounded_channel();
         Arc::new(Self {
             store: parts.store,
             registry: parts.registry,
@@ -139,24 +152,16 @@ impl Engine {
             advertised_url: parts.advertised_url,
             role: parts.role,
             dispatcher,
-            outcomes,
+            settler,
             metrics,
             alerts,
-            writer,
-            started_at: Timestamp::now(),
+            started_at: parts.clock.now(),
+            clock: parts.clock,
             health_check: parts.health_check,
             retention: parts.retention,
-            events,
-            event_receiver: Arc::new(Mutex::new(event_receiver)),
+            changes,
+            queue,
         })
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
-    }
-
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
     }
 
     pub fn strategies(&self) -> &Arc<Manager> {
@@ -171,30 +176,33 @@ impl Engine {
         *self.role.borrow()
     }
 
-    /// Tells the planner (if this instance leads) that something it plans from changed.
-    pub(crate) fn notify(&self, event: PlannerEvent) {
-        // With no planner running the event has no reader; the next planner loads everything anyway.
-        let _ = self.events.send(event);
+    /// Tells the planner that a task changed (dropped unless this instance leads: a new leader reads every task).
+    pub(crate) fn task_changed(&self, id: TaskId) {
+        self.changes.post(id);
     }
 
-    /// Runs the leader's work whenever this instance leads, until `shutdown` turns true.
+    /// How many hints wait for the leader's loops (none while following).
+    pub fn waiting_hints(&self) -> usize {
+        self.changes.len() + self.queue.len()
+    }
+
+    /// Runs the leader's loops whenever this instance leads, until `shutdown` turns true.
     pub async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let presence = tokio::spawn(crate::presence::run(self.clone(), shutdown.clone()));
         let alerts = tokio::spawn(self.alerts.clone().run(shutdown.clone()));
         let mut role = self.role.clone();
         loop {
             let current = *role.borrow_and_update();
-            let leading = match current {
-                Role::Leader { epoch } => self.lead(epoch),
-                Role::Follower => Vec::new(),
+            let leadership = match current {
+                Role::Leader { epoch } => Some(Leadership::start(&self, epoch)),
+                Role::Follower => None,
             };
             let stop = tokio::select! {
                 changed = role.changed() => changed.is_err(),
                 () = stopped(&mut shutdown) => true,
             };
-            for task in leading {
-                task.abort();
-                let _ = task.await;
+            if let Some(leadership) = leadership {
+                leadership.stop().await;
             }
             if stop {
                 break;
@@ -205,29 +213,10 @@ impl Engine {
         let _ = alerts.await;
     }
 
-    /// Starts the leader's loops: the planner, the health checker when enabled, and retention.
-    fn lead(self: &Arc<Self>, epoch: i64) -> Vec<tokio::task::JoinHandle<()>> {
-        let planner = Planner::new(self.clone(), epoch);
-        let receiver = self.event_receiver.clone();
-        let mut tasks = vec![tokio::spawn(async move {
-            let mut events = receiver.lock().await;
-            planner.run(&mut events).await;
-        })];
-        tasks.push(tokio::spawn(self.alerts.clone().watch_health(self.registry.health_changes())));
-        if self.health_check.enabled {
-            match HealthChecker::new(self.registry.clone(), self.health_check.clone()) {
-                Ok(checker) => tasks.push(tokio::spawn(checker.run())),
-                Err(error) => tracing::error!(%error, "cannot start health checks"),
-            }
-        }
-        tasks.push(tokio::spawn(crate::retention::run(self.store.clone(), self.retention.clone())));
-        tasks
-    }
-
     /// This instance, the leader and every live instance.
     pub async fn cluster_status(&self) -> Result<ClusterStatus> {
         let leader = self.store.leader(&self.lock_key).await?;
-        let live_after = Timestamp::now().add_millis(-3 * self.config.heartbeat_interval.get().as_millis() as i64);
+        let live_after = self.clock.now().add_millis(-3 * millis_i64(self.config.heartbeat_interval.get()));
         let instances = self
             .store
             .list_instances()
@@ -237,7 +226,7 @@ impl Engine {
             .map(|instance| InstanceStatus {
                 instance_id: instance.instance_id,
                 address: instance.address,
-                role: instance.role,
+                role: InstanceRole::parse(&instance.role),
                 started_at: instance.started_at,
                 last_seen_at: instance.last_seen_at,
             })
@@ -257,4 +246,31 @@ impl Engine {
 /// Completes once `shutdown` turns true (or its sender is gone).
 pub(crate) async fn stopped(shutdown: &mut watch::Receiver<bool>) {
     let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// What an instance's row says it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceRole {
+    Leader,
+    Follower,
+    /// A word this build does not know (written by another version).
+    Unknown,
+}
+
+impl InstanceRole {
+    fn parse(word: &str) -> Self {
+        match word {
+            "leader" => Self::Leader,
+            "follower" => Self::Follower,
+            _ => Self::Unknown,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Leader => "leader",
+            Self::Follower => "follower",
+            Self::Unknown => "unknown",
+        }
+    }
 }

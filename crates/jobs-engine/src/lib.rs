@@ -3,28 +3,36 @@
 //!
 //! Only the leader plans and dispatches; every instance serves the services behind the API.
 
+mod admission;
 mod alerts;
 mod client;
+mod clock;
 mod config;
 mod dispatcher;
 mod engine;
 mod error;
 mod executions;
-mod lifecycle;
+mod leader;
+mod mailbox;
 mod metrics;
-mod outcomes;
+mod plan;
 mod planner;
 mod presence;
+mod protocol;
+mod queue;
 mod retention;
+mod settle;
+mod sweeps;
 mod tasks;
 mod writer;
 
 pub use crate::alerts::AlertsConfig;
 pub use crate::client::{DispatchError, ExecutorClient, HttpExecutorClient};
+pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::SchedulerConfig;
-pub use crate::engine::{ClusterStatus, Engine, EngineParts, InstanceStatus};
+pub use crate::engine::{ClusterStatus, Engine, EngineParts, InstanceRole, InstanceStatus};
 pub use crate::error::{Error, Result};
-pub use crate::executions::CallbackOutcome;
 pub use crate::metrics::METRICS_CONTENT_TYPE;
+pub use crate::protocol::CallbackOutcome;
 pub use crate::retention::RetentionConfig;
 pub use crate::tasks::TaskPatch;

@@ -27,7 +27,8 @@ struct Snapshot {
     executors: Arc<Vec<Arc<Executor>>>,
     /// Task name → positions in `executors` of the instances that declared it.
     by_task: Arc<HashMap<String, Vec<usize>>>,
-    /// Running executions per instance: the database's count at load, plus what this instance dispatched since.
+    /// Running executions per instance: the database's count at load, plus what this instance dispatched since,
+    /// less what ended since.
     running: HashMap<ExecutorId, u32>,
 }
 
@@ -249,6 +250,14 @@ impl Registry {
     /// Counts a dispatch to `id` at once, so that `least_loaded` sees it before the next reload.
     pub fn note_started(&self, id: ExecutorId) {
         *self.lock().running.entry(id).or_default() += 1;
+    }
+
+    /// Counts the end of an attempt `id` was running at once, so that `least_loaded` sees the instance free again
+    /// before the next reload.
+    pub fn note_finished(&self, id: ExecutorId) {
+        if let Some(running) = self.lock().running.get_mut(&id) {
+            *running = running.saturating_sub(1);
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Snapshot> {

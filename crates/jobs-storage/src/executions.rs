@@ -2,13 +2,15 @@
 
 use std::collections::HashMap;
 
-use jobs_model::{Execution, ExecutionId, ExecutionStatus, ExecutorId, TaskId, Timestamp, TriggerType};
+use jobs_model::{Execution, ExecutionId, ExecutionMode, ExecutionStatus, ExecutorId, TaskId, Timestamp, TriggerType};
+use sea_orm::sea_query::{Expr, Func, Query};
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
 use crate::convert::{self, int, uint};
 use crate::entity::execution::{self, Column, Entity as Executions};
+use crate::entity::task;
 use crate::error::conflict_on_unique;
 use crate::{Result, Store};
 
@@ -87,20 +89,65 @@ impl Store {
         query.all(self.connection()).await?.into_iter().map(from_model).collect()
     }
 
-    /// Pending executions due by `now`: slots up to `now`, retries whose `retry_at` passed, oldest first.
+    /// The pending executions the leader's queue may start now, at most `limit` of each kind:
     ///
-    /// The leader polls these for triggers written by other instances, retries, queued sequential fires and
-    /// anything a previous leader left behind.
-    pub async fn pending_due(&self, now: Timestamp, limit: u64) -> Result<Vec<Execution>> {
-        let mut query = Executions::find()
-            .filter(Column::Status.eq(ExecutionStatus::Pending.as_str()))
-            .filter(Column::ScheduledAt.lte(now.as_millis()))
-            .filter(Condition::any().add(Column::RetryAt.is_null()).add(Column::RetryAt.lte(now.as_millis())))
-            .order_by_asc(Column::Id);
-        if limit > 0 {
-            query = query.limit(limit);
-        }
-        query.all(self.connection()).await?.into_iter().map(from_model).collect()
+    /// - the head (oldest pending execution) of every task, if it is due: a sequential task's waiting fires are
+    ///   never candidates behind it, so they cannot crowd out what is due elsewhere;
+    /// - every due pending execution of a task whose mode is not `sequential` (triggers, retries, fires left
+    ///   behind by a previous leader), which need not wait for each other.
+    ///
+    /// Due means its slot came (`scheduled_at <= now`) and so did its retry time, if it has one.
+    pub async fn pending_candidates(&self, now: Timestamp, limit: u64) -> Result<Vec<Execution>> {
+        let pending = || Column::Status.eq(ExecutionStatus::Pending.as_str());
+        let due = || {
+            Condition::all()
+                .add(Column::ScheduledAt.lte(now.as_millis()))
+                .add(Condition::any().add(Column::RetryAt.is_null()).add(Column::RetryAt.lte(now.as_millis())))
+        };
+        let heads = Query::select()
+            .expr(Func::min(Expr::col(Column::Id)))
+            .from(Executions)
+            .and_where(pending())
+            .group_by_col(Column::TaskId)
+            .to_owned();
+        let mut rows = Executions::find()
+            .filter(Column::Id.in_subquery(heads))
+            .filter(due())
+            .order_by_asc(Column::Id)
+            .limit(limit)
+            .all(self.connection())
+            .await?;
+        let unordered = Query::select()
+            .column(task::Column::Id)
+            .from(task::Entity)
+            .and_where(task::Column::ExecutionMode.ne(ExecutionMode::Sequential.as_str()))
+            .to_owned();
+        rows.extend(
+            Executions::find()
+                .filter(pending())
+                .filter(due())
+                .filter(Column::TaskId.in_subquery(unordered))
+                .order_by_asc(Column::Id)
+                .limit(limit)
+                .all(self.connection())
+                .await?,
+        );
+        rows.sort_by(|a, b| a.id.cmp(&b.id));
+        rows.dedup_by(|a, b| a.id == b.id);
+        rows.into_iter().map(from_model).collect()
+    }
+
+    /// The open (pending or running) executions of a task, oldest first: what its execution mode looks at.
+    pub async fn open_executions_of_task(&self, task_id: TaskId) -> Result<Vec<Execution>> {
+        Executions::find()
+            .filter(Column::TaskId.eq(task_id.to_string()))
+            .filter(Column::Status.is_in([ExecutionStatus::Pending.as_str(), ExecutionStatus::Running.as_str()]))
+            .order_by_asc(Column::Id)
+            .all(self.connection())
+            .await?
+            .into_iter()
+            .map(from_model)
+            .collect()
     }
 
     /// Running executions whose attempt is past its deadline.

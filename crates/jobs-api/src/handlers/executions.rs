@@ -252,9 +252,7 @@ pub(crate) async fn append_logs(
     Json(request): Json<AppendLogsRequest>,
 ) -> Result<axum::Json<LogsAppended>, ApiError> {
     let id = execution_id(&id)?;
-    if state.engine.store().get_execution(id).await.map_err(jobs_engine::Error::from)?.is_none() {
-        return Err(ApiError::not_found(format!("execution {id} not found")));
-    }
+    state.engine.require_execution(id).await?;
     state.engine.append_logs(id, &request.lines).await?;
     Ok(axum::Json(LogsAppended { appended: request.lines.len() }))
 }

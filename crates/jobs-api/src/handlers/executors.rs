@@ -78,7 +78,7 @@ pub(crate) async fn list(
         .as_deref()
         .map(|s| crate::dto::word::<ExecutorState>("status", s, ExecutorState::ALL))
         .transpose()?;
-    let executors = state.engine.registry().list(query.name.as_deref(), status).await?;
+    let executors = state.engine.executors(query.name.as_deref(), status).await?;
     Ok(axum::Json(executors.into_iter().map(ExecutorDto::from).collect()))
 }
 
@@ -99,7 +99,7 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ExecutorDto>, ApiError> {
-    let view = state.engine.registry().get(executor_id(&id)?).await?;
+    let view = state.engine.executor(executor_id(&id)?).await?;
     Ok(axum::Json(view.into()))
 }
 
@@ -128,7 +128,7 @@ pub(crate) async fn set_status(
 ) -> Result<axum::Json<ExecutorDto>, ApiError> {
     let id = executor_id(&id)?;
     let status = crate::dto::word::<ExecutorStatus>("status", &body.status, ExecutorStatus::ALL)?;
-    let view = state.engine.registry().set_status(id, status, body.reason.as_deref(), body.by.as_deref()).await?;
+    let view = state.engine.set_executor_status(id, status, body.reason.as_deref(), body.by.as_deref()).await?;
     Ok(axum::Json(view.into()))
 }
 

@@ -36,7 +36,7 @@ struct Leader {
 struct Instance {
     instance_id: String,
     address: String,
-    role: String,
+    role: &'static str,
     started_at: Timestamp,
     last_seen_at: Timestamp,
 }
@@ -68,7 +68,7 @@ pub(crate) async fn status(State(state): State<AppState>) -> Result<axum::Json<S
             .map(|instance| Instance {
                 instance_id: instance.instance_id,
                 address: instance.address,
-                role: instance.role,
+                role: instance.role.as_str(),
                 started_at: instance.started_at,
                 last_seen_at: instance.last_seen_at,
             })

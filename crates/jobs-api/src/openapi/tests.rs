@@ -121,6 +121,7 @@ async fn test_router() -> axum::Router {
         retention: Default::default(),
         alerts: Default::default(),
         executor_secret: None,
+        clock: std::sync::Arc::new(jobs_engine::SystemClock),
     });
     crate::router(engine, &ServerConfig::default(), &AuthConfig::default())
 }

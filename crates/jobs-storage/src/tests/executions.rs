@@ -1,9 +1,11 @@
 //! Executions: manual inserts, listing, the final-status rule, attempts, logs and running counts.
 
-use jobs_model::{AttemptStatus, ErrorKind, ExecutionId, ExecutionStatus, ExecutorId, TriggerType};
+use jobs_model::{
+    AttemptStatus, ErrorKind, Execution, ExecutionId, ExecutionMode, ExecutionStatus, ExecutorId, TriggerType,
+};
 
 use crate::tests::{T0, at, execution, task};
-use crate::{Change, ExecutionFilter, PlannedFire, Store};
+use crate::{Change, ExecutionFilter, PlannedFire, Store, TaskDeletion};
 
 pub(crate) async fn manual_executions_never_collide(store: &Store) {
     let t = task("manual");
@@ -263,12 +265,12 @@ pub(crate) async fn retries_timeouts_and_queues(store: &Store) {
     let e = execution(&t, TriggerType::Manual, at(0));
     store.insert_execution(&e).await.unwrap();
     let x = ExecutorId::new();
-    assert_eq!(store.pending_due(at(0), 0).await.unwrap().len(), 1);
+    assert_eq!(store.pending_candidates(at(0), 100).await.unwrap().len(), 1);
     assert_eq!(store.count_of_task(t.id, ExecutionStatus::Pending, None).await.unwrap(), 1);
     assert_eq!(store.count_of_task(t.id, ExecutionStatus::Pending, Some(e.id)).await.unwrap(), 0);
 
     assert!(store.start_attempt(e.id, 1, x, at(1), at(1_001)).await.unwrap());
-    assert!(store.pending_due(at(2_000), 0).await.unwrap().is_empty());
+    assert!(store.pending_candidates(at(2_000), 100).await.unwrap().is_empty());
     assert!(store.running_overdue(at(1_000), 0).await.unwrap().is_empty());
     assert_eq!(store.running_overdue(at(1_002), 0).await.unwrap().len(), 1);
     assert_eq!(store.running_on(x).await.unwrap().len(), 1);
@@ -278,8 +280,8 @@ pub(crate) async fn retries_timeouts_and_queues(store: &Store) {
     assert!(store.retry_later(e.id, 1, AttemptStatus::Timeout, "timed out", at(5_000), at(1_002)).await.unwrap());
     let retried = store.get_execution(e.id).await.unwrap().unwrap();
     assert_eq!((retried.status, retried.retries, retried.retry_at), (ExecutionStatus::Pending, 1, Some(at(5_000))));
-    assert!(store.pending_due(at(4_999), 0).await.unwrap().is_empty(), "not before retry_at");
-    assert_eq!(store.pending_due(at(5_000), 0).await.unwrap().len(), 1);
+    assert!(store.pending_candidates(at(4_999), 100).await.unwrap().is_empty(), "not before retry_at");
+    assert_eq!(store.pending_candidates(at(5_000), 100).await.unwrap().len(), 1);
 
     assert!(store.start_attempt(e.id, 2, x, at(5_001), at(65_000)).await.unwrap());
     assert!(
@@ -294,4 +296,80 @@ pub(crate) async fn retries_timeouts_and_queues(store: &Store) {
     );
     let done = store.get_execution(e.id).await.unwrap().unwrap();
     assert_eq!((done.status, done.deadline_at), (ExecutionStatus::Success, None));
+}
+
+/// Twelve sequential tasks with many fires queued, then a trigger of a parallel task and a due retry of a skip task:
+/// the candidates are each task's head and every due execution of the others, so nothing hides behind the queues.
+pub(crate) async fn pending_candidates_are_fair(store: &Store) {
+    let mut sequential = Vec::new();
+    for n in 0..12 {
+        let mut t = task(&format!("queued-{n}"));
+        t.spec.execution_mode = ExecutionMode::Sequential;
+        store.insert_task(&t).await.unwrap();
+        sequential.push(t);
+    }
+    for slot in 0..100 {
+        let batch: Vec<Execution> =
+            sequential.iter().map(|t| execution(t, TriggerType::Manual, at(slot * 1_000))).collect();
+        for e in &batch {
+            store.insert_execution(e).await.unwrap();
+        }
+    }
+    let mut parallel = task("triggered");
+    parallel.spec.execution_mode = ExecutionMode::Parallel;
+    store.insert_task(&parallel).await.unwrap();
+    let trigger = execution(&parallel, TriggerType::Manual, at(50_000));
+    store.insert_execution(&trigger).await.unwrap();
+    let mut skip = task("retried");
+    skip.spec.execution_mode = ExecutionMode::Skip;
+    store.insert_task(&skip).await.unwrap();
+    let retry = execution(&skip, TriggerType::Manual, at(0));
+    store.insert_execution(&retry).await.unwrap();
+    let x = ExecutorId::new();
+    assert!(store.start_attempt(retry.id, 1, x, at(1), at(1_001)).await.unwrap());
+    assert!(store.retry_later(retry.id, 1, AttemptStatus::Failed, "failed", at(60_000), at(2)).await.unwrap());
+
+    let candidates = store.pending_candidates(at(200_000), 1_000).await.unwrap();
+    let ids: Vec<ExecutionId> = candidates.iter().map(|e| e.id).collect();
+    assert!(ids.contains(&trigger.id), "the trigger is a candidate");
+    assert!(ids.contains(&retry.id), "the due retry is a candidate");
+    assert_eq!(candidates.len(), 14, "one head per sequential task, plus the trigger and the retry");
+    for t in &sequential {
+        assert_eq!(candidates.iter().filter(|e| e.task_id == t.id).count(), 1, "only the head of `{}`", t.spec.name);
+    }
+    // Not yet due: the retry waits for its time; a sequential head not due hides what is behind it.
+    let early = store.pending_candidates(at(59_999), 1_000).await.unwrap();
+    assert!(!early.iter().any(|e| e.id == retry.id));
+    assert_eq!(store.open_executions_of_task(skip.id).await.unwrap().len(), 1);
+    assert_eq!(store.open_executions_of_task(sequential[0].id).await.unwrap().len(), 100);
+}
+
+/// A trigger needs its task; deleting a task ends its open executions in the same transaction, or refuses.
+pub(crate) async fn triggers_and_deletion_see_each_other(store: &Store) {
+    let t = task("deleted");
+    store.insert_task(&t).await.unwrap();
+    let first = execution(&t, TriggerType::Manual, at(0));
+    assert!(store.insert_trigger(&first).await.unwrap());
+    let x = ExecutorId::new();
+    assert!(store.start_attempt(first.id, 1, x, at(1), at(60_000)).await.unwrap());
+    let second = execution(&t, TriggerType::Manual, at(2));
+    assert!(store.insert_trigger(&second).await.unwrap());
+
+    let refused = store.delete_task_ending_open(t.id, false, "gone", at(3)).await.unwrap();
+    assert_eq!(refused, TaskDeletion::Busy(2));
+    assert!(store.get_task(t.id).await.unwrap().is_some());
+
+    let TaskDeletion::Deleted(ended) = store.delete_task_ending_open(t.id, true, "gone", at(4)).await.unwrap() else {
+        panic!("the task is deleted");
+    };
+    assert_eq!(ended.iter().map(|e| e.id).collect::<Vec<_>>(), vec![first.id, second.id]);
+    assert_eq!(ended[0].status, ExecutionStatus::Running, "returned as they were, for their instances to be told");
+    for e in [&first, &second] {
+        let stored = store.get_execution(e.id).await.unwrap().unwrap();
+        assert_eq!((stored.status, stored.error.as_deref()), (ExecutionStatus::Cancelled, Some("gone")));
+    }
+    assert_eq!(store.attempts(first.id).await.unwrap()[0].status, AttemptStatus::Cancelled);
+    assert!(store.get_task(t.id).await.unwrap().is_none());
+    assert!(!store.insert_trigger(&execution(&t, TriggerType::Manual, at(5))).await.unwrap(), "no task, no trigger");
+    assert_eq!(store.delete_task_ending_open(t.id, true, "gone", at(6)).await.unwrap(), TaskDeletion::NotFound);
 }

@@ -58,6 +58,8 @@ storage_suite!(
     executions::attempts_are_recorded,
     executions::batched_changes_apply_like_single_ones,
     executions::retries_timeouts_and_queues,
+    executions::pending_candidates_are_fair,
+    executions::triggers_and_deletion_see_each_other,
     executions::logs_in_order_and_pages,
     executions::running_counts_by_executor,
     executors::executor_upsert_is_idempotent,

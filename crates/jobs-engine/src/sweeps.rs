@@ -1,0 +1,84 @@
+//! The sweeps, a leader loop that keeps executions honest: an attempt past its deadline times out (and its
+//! instance is told to cancel), and the work of an instance that went offline fails as lost; both count as
+//! failures for the task's retries. Nothing stays `running` forever.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use jobs_model::{AttemptStatus, ExecutorState};
+use jobs_registry::Registry;
+use jobs_storage::Store;
+
+use crate::alerts::Alerter;
+use crate::clock::Clock;
+use crate::metrics::Metrics;
+use crate::settle::Settler;
+
+/// How often the sweeps run.
+const INTERVAL: Duration = Duration::from_millis(500);
+/// Overdue executions handled per sweep.
+const BATCH: u64 = 500;
+
+pub(crate) struct Sweeps {
+    pub(crate) store: Store,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) settler: Arc<Settler>,
+    pub(crate) alerts: Arc<Alerter>,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+impl Sweeps {
+    #[tracing::instrument(name = "sweeps", skip_all)]
+    pub(crate) async fn run(self) {
+        let mut tick = tokio::time::interval(INTERVAL);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if let Err(error) = self.time_out_overdue().await {
+                tracing::warn!(%error, "cannot time out overdue executions");
+                self.metrics.database_error();
+            }
+            if let Err(error) = self.fail_work_of_offline_instances().await {
+                tracing::warn!(%error, "cannot fail the work of offline instances");
+                self.metrics.database_error();
+            }
+        }
+    }
+
+    async fn time_out_overdue(&self) -> crate::Result<()> {
+        let overdue = self.store.running_overdue(self.clock.now(), BATCH).await?;
+        if overdue.is_empty() {
+            return Ok(());
+        }
+        let mut ids: Vec<_> = overdue.iter().map(|execution| execution.task_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let tasks = self.store.get_tasks(&ids).await?;
+        for execution in overdue {
+            let task = tasks.iter().find(|task| task.id == execution.task_id);
+            let error = match task {
+                Some(task) => format!("timed out after {}s", task.spec.timeout_seconds),
+                None => "timed out; its task was deleted".to_owned(),
+            };
+            self.settler.tell_cancel(&execution);
+            self.settler.attempt_failed(&execution, execution.attempt, AttemptStatus::Timeout, &error, task).await?;
+        }
+        Ok(())
+    }
+
+    async fn fail_work_of_offline_instances(&self) -> crate::Result<()> {
+        let offline = self.registry.list(None, Some(ExecutorState::Offline)).await?;
+        self.alerts.executors_offline(&offline);
+        for view in offline {
+            let reason = format!("lost: executor instance `{}` went offline", view.executor.instance_id);
+            for execution in self.store.running_on(view.executor.id).await? {
+                let task = self.store.get_task(execution.task_id).await?;
+                self.settler
+                    .attempt_failed(&execution, execution.attempt, AttemptStatus::Failed, &reason, task.as_ref())
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+}
