@@ -21,6 +21,9 @@ use crate::settle::Settler;
 use crate::writer::Writer;
 use crate::{ExecutorClient, Result, RetentionConfig, SchedulerConfig};
 
+#[cfg(test)]
+mod tests;
+
 /// What the engine is built from.
 #[derive(Debug)]
 pub struct EngineParts {

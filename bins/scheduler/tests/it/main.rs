@@ -6,6 +6,7 @@ mod auth;
 mod cluster;
 mod config;
 mod e2e;
+mod engine_faults;
 mod executions;
 mod fake_executor;
 mod lists;

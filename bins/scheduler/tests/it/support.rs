@@ -152,3 +152,22 @@ where
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+impl TestApp {
+    /// The test's own handle on the application's database (MySQL and PostgreSQL only: SQLite in memory belongs
+    /// to the application's connection).
+    pub(crate) fn store(&self) -> Option<&jobs_storage::Store> {
+        self.db.as_ref().map(TestDb::store)
+    }
+
+    /// The value of one Prometheus sample (`name{labels}` exactly as printed), 0 if absent.
+    pub(crate) async fn metric(&self, sample: &str) -> f64 {
+        let text =
+            self.client.get(self.url("/metrics")).send().await.expect("request sent").text().await.expect("body");
+        text.lines()
+            .filter_map(|line| line.strip_prefix(sample))
+            .filter_map(|rest| rest.trim().parse::<f64>().ok())
+            .next()
+            .unwrap_or(0.0)
+    }
+}
