@@ -69,7 +69,10 @@ async fn sequential_never_overlaps_and_never_drops() {
     app.create_task(json!({"name": "nap", "cron_expression": "* * * * * *", "execution_mode": "sequential",
                            "parameters": {"ms": 1500}}))
         .await;
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    wait_for("four fires written", Duration::from_secs(30), || async {
+        (all_executions(&app, "nap").await.len() >= 4).then_some(())
+    })
+    .await;
     pause(&app, "nap").await;
     let executions = wait_for("the queue to drain", Duration::from_secs(30), || async {
         let executions = all_executions(&app, "nap").await;
