@@ -4,6 +4,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod citations;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
@@ -80,13 +82,18 @@ fn crates_depend_only_downwards() {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    files_ending_with(dir, &[".rs"], out);
+}
+
+/// Every file under `dir` whose name ends with one of `endings`, skipping `target` and hidden folders.
+fn files_ending_with(dir: &Path, endings: &[&str], out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
         if path.is_dir() && name != "target" && !name.starts_with('.') {
-            rust_files(&path, out);
-        } else if name.ends_with(".rs") {
+            files_ending_with(&path, endings, out);
+        } else if endings.iter().any(|ending| name.ends_with(ending)) {
             out.push(path);
         }
     }

@@ -1,4 +1,4 @@
-//! The `auth` section and the middleware that guards `/api/v1` (SPEC §6, Security).
+//! The `auth` section and the middleware that guards `/api/v1`.
 //!
 //! The rules, off unless configured:
 //! - `api_tokens` non-empty: every `/api/v1` request needs `Authorization: Bearer <one of them>`.

@@ -1,4 +1,4 @@
-//! The REST API (SPEC §6): an axum router over the engine's services.
+//! The REST API: an axum router over the engine's services.
 //!
 //! Every instance serves all of it; this crate alone knows HTTP status codes.
 

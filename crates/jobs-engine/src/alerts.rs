@@ -1,4 +1,4 @@
-//! Alerts (SPEC §7): a JSON POST to the configured webhooks when an execution finally fails or times out, and
+//! Alerts: a JSON POST to the configured webhooks when an execution finally fails or times out, and
 //! when an executor instance turns unhealthy or goes offline.
 //!
 //! Raising an alert never waits on the network (nor the database): the silence window is decided and the alert

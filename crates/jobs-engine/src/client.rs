@@ -1,5 +1,5 @@
-//! Requests from the scheduler to executor instances (SPEC §4 protocol), signed when
-//! `auth.executor_secret` is set (SPEC §6).
+//! Requests from the scheduler to executor instances (`/execute`, `/cancel`, `/health`), signed with HMAC-SHA256
+//! when `auth.executor_secret` is set.
 
 use std::time::Duration;
 

@@ -1,6 +1,6 @@
 //! Every request the executor sends to a scheduler goes through [`SchedulerClient`].
 //!
-//! Keep it that way: credentials (SPEC §6: the `auth.executor_secret` signature and an API
+//! Keep it that way: credentials (the HMAC signature keyed with the shared `auth.executor_secret`, and an API
 //! token) are added in [`SchedulerClient::send`] and nowhere else.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -1,6 +1,6 @@
 //! The executor SDK: turn a Rust service into a `jobs` executor.
 //!
-//! An executor serves `POST /execute`, `POST /cancel` and `GET /health` (SPEC §4), registers
+//! An executor serves `POST /execute`, `POST /cancel` and `GET /health` for the scheduler, registers
 //! with a scheduler (retrying until one answers), heartbeats, runs handlers in the background,
 //! reports each outcome with a callback, and deregisters when it shuts down.
 //!

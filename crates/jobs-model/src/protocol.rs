@@ -1,4 +1,5 @@
-//! The executor protocol: the bodies exchanged between the scheduler and executors (SPEC §4).
+//! The executor protocol: the bodies exchanged between the scheduler and executors (dispatch, callback,
+//! log lines, registration, heartbeat).
 //!
 //! Both the scheduler and the SDK use these types, so changing one is a protocol change.
 

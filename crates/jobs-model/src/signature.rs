@@ -1,4 +1,4 @@
-//! Request signatures between scheduler and executors (SPEC §6, `auth.executor_secret`).
+//! Request signatures between scheduler and executors, keyed with the shared `auth.executor_secret`.
 //!
 //! A signed request carries [`TIMESTAMP_HEADER`] (unix seconds) and [`SIGNATURE_HEADER`]
 //! (`sha256=` and the lowercase hex HMAC-SHA256 of `"{timestamp}.{body}"` keyed with the shared

@@ -1,4 +1,4 @@
-//! Security (SPEC §6): `auth.api_tokens` guard `/api/v1`, `auth.executor_secret` signs both ways, `/health` stays open.
+//! Security: `auth.api_tokens` guard `/api/v1`, `auth.executor_secret` signs both ways, `/health` stays open.
 
 #![allow(clippy::result_large_err, reason = "figment::Jail closures return figment::Error, as its API requires")]
 

@@ -1,4 +1,4 @@
-//! Operations (SPEC §7): `GET /metrics` in the Prometheus text format, and alert webhooks with their silence
+//! Operations: `GET /metrics` in the Prometheus text format, and alert webhooks with their silence
 //! windows, per-task overrides and signatures.
 
 #![allow(clippy::result_large_err, reason = "figment::Jail closures return figment::Error, as its API requires")]

@@ -1,4 +1,4 @@
-//! Credentials (SPEC §6): with a secret the SDK signs what it sends and takes only signed `/execute` and `/cancel`.
+//! Credentials: with a secret the SDK signs what it sends and takes only signed `/execute` and `/cancel`.
 
 use serde_json::{Value, json};
 
