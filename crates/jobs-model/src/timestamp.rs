@@ -27,7 +27,7 @@ impl Timestamp {
 
     pub fn now() -> Self {
         // The system clock before 1970 is not a case worth a branch: it reads as the epoch.
-        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, crate::millis_i64);
         Self(millis)
     }
 

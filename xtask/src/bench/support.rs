@@ -165,7 +165,7 @@ impl Receipt {
 }
 
 pub(crate) fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, jobs_model::micros_i64)
 }
 
 pub(crate) type Receipts = Arc<Mutex<Vec<Receipt>>>;
