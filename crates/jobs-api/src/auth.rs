@@ -17,8 +17,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use jobs_model::Secret;
 use jobs_model::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use jobs_model::{Secret, Timestamp};
 
 use crate::ApiError;
 
@@ -119,7 +119,7 @@ async fn verify_signature(secret: &Secret, request: Request) -> Result<Request, 
         header(TIMESTAMP_HEADER),
         header(SIGNATURE_HEADER),
         &body,
-        signature::unix_now(),
+        Timestamp::now().unix_seconds(),
     )?;
     Ok(Request::from_parts(parts, Body::from(body)))
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use jobs_model::protocol::{AppendLogsRequest, CallbackRequest, HeartbeatRequest, RegisterRequest, RegisterResponse};
 use jobs_model::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use jobs_model::{ExecutionId, ExecutorId};
+use jobs_model::{ExecutionId, ExecutorId, Timestamp};
 
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
@@ -153,7 +153,8 @@ impl SchedulerClient {
             request = request.bearer_auth(token);
         }
         if let Some(secret) = &self.credentials.secret {
-            let (timestamp, signature) = signature::sign_now(secret, body.as_deref().unwrap_or_default());
+            let now = Timestamp::now().unix_seconds();
+            let (timestamp, signature) = signature::sign_headers(secret, now, body.as_deref().unwrap_or_default());
             request = request.header(TIMESTAMP_HEADER, timestamp).header(SIGNATURE_HEADER, signature);
         }
         if let Some(body) = body {
