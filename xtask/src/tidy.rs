@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 mod citations;
+mod external;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
@@ -42,7 +43,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("xtask", &["jobs-migrations", "jobs-executor", "jobs-model"]),
 ];
 
-fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+/// Each workspace package's normal and build dependencies (dev-dependencies are exempt), by package name.
+fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
     let output = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
         .current_dir(root())
@@ -50,8 +52,6 @@ fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
         .expect("cargo metadata runs");
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
     let packages = metadata["packages"].as_array().expect("packages");
-    let names: BTreeSet<String> =
-        packages.iter().filter_map(|package| package["name"].as_str().map(str::to_owned)).collect();
     packages
         .iter()
         .map(|package| {
@@ -59,14 +59,20 @@ fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|dep| dep["kind"].is_null())
+                .filter(|dep| dep["kind"].as_str() != Some("dev"))
                 .filter_map(|dep| dep["name"].as_str())
-                .filter(|name| names.contains(*name))
                 .map(str::to_owned)
                 .collect();
             (package["name"].as_str().unwrap_or_default().to_owned(), deps)
         })
         .collect()
+}
+
+/// Each workspace package's dependencies on other workspace packages.
+fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let all = dependencies();
+    let names: BTreeSet<String> = all.keys().cloned().collect();
+    all.into_iter().map(|(name, deps)| (name, deps.intersection(&names).cloned().collect())).collect()
 }
 
 #[test]
