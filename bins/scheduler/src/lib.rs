@@ -18,7 +18,7 @@ use jobs_engine::{Engine, EngineParts, HttpExecutorClient};
 use jobs_registry::Registry;
 use jobs_storage::Store;
 
-pub use crate::config::{Config, LogConfig};
+pub use crate::config::{Config, LogConfig, LogFormat};
 pub use crate::logging::init_logging;
 
 /// A built scheduler instance, bound to its port and ready to run.
