@@ -240,8 +240,7 @@ fn in_declared_task(error: Error, index: usize) -> Error {
 }
 
 /// The task a registration declares, with the seed's field names mapped to the task's.
-fn declared_spec(declared: &DeclaredTask, cron: &str, index: usize) -> Result<TaskSpec> {
-    let field = |name: &str| format!("tasks[{index}].{name}");
+fn declared_spec(declared: &DeclaredTask, cron: &str, _index: usize) -> Result<TaskSpec> {
     let mut spec = TaskSpec::named(declared.task_name.clone());
     spec.cron_expression = Some(cron.to_owned());
     if let Some(description) = &declared.description {
@@ -250,10 +249,8 @@ fn declared_spec(declared: &DeclaredTask, cron: &str, index: usize) -> Result<Ta
     if let Some(timezone) = &declared.timezone {
         spec.timezone = timezone.clone();
     }
-    if let Some(mode) = &declared.execution_mode {
-        spec.execution_mode = mode
-            .parse()
-            .map_err(|_| jobs_model::Error::invalid(field("execution_mode"), unknown(mode, ExecutionMode::ALL)))?;
+    if let Some(mode) = declared.execution_mode {
+        spec.execution_mode = mode;
     }
     if let Some(strategy) = &declared.load_balance_strategy {
         spec.load_balance_strategy = strategy.clone();
@@ -272,8 +269,4 @@ fn declared_spec(declared: &DeclaredTask, cron: &str, index: usize) -> Result<Ta
         spec.parameters = parameters.clone();
     }
     Ok(spec)
-}
-
-fn unknown(value: &str, allowed: &[&str]) -> String {
-    format!("`{value}` is not one of {}", allowed.join(", "))
 }
