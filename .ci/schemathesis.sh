@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes a live scheduler against its own OpenAPI document with schemathesis (SPEC §6):
+# Fuzzes a live scheduler against its own OpenAPI document with schemathesis:
 # no 5xx, no crash, every response matches the document.
 # Env: SCHEMATHESIS_MAX_EXAMPLES (default 30), SCHEMATHESIS_SEED (default random; printed at the end),
 # SCHEMATHESIS_DATABASE_URL (default a fresh SQLite file under target/).

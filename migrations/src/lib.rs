@@ -6,6 +6,9 @@
 mod m20261124_000001_create_tables;
 
 pub use sea_orm_migration::MigratorTrait;
+/// The sea-orm this schema is written with, so that `xtask` can connect to run migrations and benchmark queries
+/// without naming sea-orm itself.
+pub use sea_orm_migration::sea_orm;
 use sea_orm_migration::{MigrationTrait, async_trait};
 
 /// Every migration of `jobs`, in order.

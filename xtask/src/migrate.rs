@@ -1,7 +1,7 @@
 //! `cargo xtask migrate`: the same migrations the scheduler runs at start.
 
+use jobs_migrations::sea_orm::Database;
 use jobs_migrations::{Migrator, MigratorTrait};
-use sea_orm_migration::sea_orm::Database;
 
 const DEFAULT_URL: &str = "sqlite://data/jobs.db?mode=rwc";
 

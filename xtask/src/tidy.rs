@@ -4,6 +4,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+mod citations;
+mod external;
+
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
 }
@@ -40,7 +43,8 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("xtask", &["jobs-migrations", "jobs-executor", "jobs-model"]),
 ];
 
-fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+/// Each workspace package's normal and build dependencies (dev-dependencies are exempt), by package name.
+fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
     let output = Command::new(env!("CARGO"))
         .args(["metadata", "--format-version", "1", "--no-deps", "--offline"])
         .current_dir(root())
@@ -48,8 +52,6 @@ fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
         .expect("cargo metadata runs");
     let metadata: serde_json::Value = serde_json::from_slice(&output.stdout).expect("cargo metadata prints JSON");
     let packages = metadata["packages"].as_array().expect("packages");
-    let names: BTreeSet<String> =
-        packages.iter().filter_map(|package| package["name"].as_str().map(str::to_owned)).collect();
     packages
         .iter()
         .map(|package| {
@@ -57,14 +59,20 @@ fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .filter(|dep| dep["kind"].is_null())
+                .filter(|dep| dep["kind"].as_str() != Some("dev"))
                 .filter_map(|dep| dep["name"].as_str())
-                .filter(|name| names.contains(*name))
                 .map(str::to_owned)
                 .collect();
             (package["name"].as_str().unwrap_or_default().to_owned(), deps)
         })
         .collect()
+}
+
+/// Each workspace package's dependencies on other workspace packages.
+fn workspace_dependencies() -> BTreeMap<String, BTreeSet<String>> {
+    let all = dependencies();
+    let names: BTreeSet<String> = all.keys().cloned().collect();
+    all.into_iter().map(|(name, deps)| (name, deps.intersection(&names).cloned().collect())).collect()
 }
 
 #[test]
@@ -80,13 +88,18 @@ fn crates_depend_only_downwards() {
 }
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    files_ending_with(dir, &[".rs"], out);
+}
+
+/// Every file under `dir` whose name ends with one of `endings`, skipping `target` and hidden folders.
+fn files_ending_with(dir: &Path, endings: &[&str], out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
         let name = path.file_name().and_then(|name| name.to_str()).unwrap_or_default();
         if path.is_dir() && name != "target" && !name.starts_with('.') {
-            rust_files(&path, out);
-        } else if name.ends_with(".rs") {
+            files_ending_with(&path, endings, out);
+        } else if endings.iter().any(|ending| name.ends_with(ending)) {
             out.push(path);
         }
     }

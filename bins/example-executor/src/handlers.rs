@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use jobs_executor::{DeclaredTask, ExecutorBuilder, JobContext, JobError, Parameters};
+use jobs_executor::{DeclaredTask, ExecutionMode, ExecutorBuilder, JobContext, JobError, Parameters};
 
 /// The longest `sleep` accepts, so that a typo cannot hold a slot for days.
 const MAX_SLEEP_SECONDS: f64 = 3600.0;
@@ -25,7 +25,7 @@ fn daily_report_task() -> DeclaredTask {
     DeclaredTask {
         task_name: "daily_report".into(),
         cron: Some("0 0 2 * * *".into()),
-        execution_mode: Some("sequential".into()),
+        execution_mode: Some(ExecutionMode::Sequential),
         load_balance_strategy: Some("round_robin".into()),
         timeout: Some(300),
         ..DeclaredTask::default()

@@ -1,4 +1,4 @@
-//! The example executor: the seed's `daily_report` and a few demo handlers on the SDK (SPEC §2).
+//! The example executor: the seed's `daily_report` and a few demo handlers on the SDK.
 
 mod handlers;
 

@@ -35,20 +35,25 @@ pub struct LogConfig {
     /// Log file; empty means stdout only. It rolls at each new UTC day: yesterday's lines move to `{file}.1`, the day
     /// before's to `{file}.2`, and so on.
     pub file: String,
-    /// `text` or `json`.
-    pub format: String,
+    pub format: LogFormat,
     /// How many earlier days' files are kept beside the current one; older ones are deleted. At least 1.
     pub max_files: usize,
 }
 
+/// How log lines are written, `log.format`: an unknown word is a config error naming the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
 impl Default for LogConfig {
     fn default() -> Self {
-        Self {
-            level: "info".to_owned(),
-            file: "logs/scheduler.log".to_owned(),
-            format: "text".to_owned(),
-            max_files: 7,
-        }
+        Self { level: "info".to_owned(), file: "logs/scheduler.log".to_owned(), format: LogFormat::Text, max_files: 7 }
     }
 }
 
@@ -81,9 +86,6 @@ impl Config {
         self.auth.validate()?;
         self.retention.validate()?;
         self.alerts.validate()?;
-        if !matches!(self.log.format.as_str(), "text" | "json") {
-            return Err(format!("log.format: `{}` is not one of text, json", self.log.format));
-        }
         if self.log.max_files == 0 {
             return Err("log.max_files must be at least 1".to_owned());
         }

@@ -11,13 +11,14 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use jobs_api::ApiServer;
 use jobs_balance::Manager;
 use jobs_election::{ElectionConfig, LeaderElection, Lease, Role};
 use jobs_engine::{Engine, EngineParts, HttpExecutorClient};
 use jobs_registry::Registry;
 use jobs_storage::Store;
 
-pub use crate::config::{Config, LogConfig};
+pub use crate::config::{Config, LogConfig, LogFormat};
 pub use crate::logging::init_logging;
 
 /// A built scheduler instance, bound to its port and ready to run.
@@ -29,7 +30,7 @@ pub struct Application {
     engine: Arc<Engine>,
     election: Arc<dyn LeaderElection>,
     role: watch::Sender<Role>,
-    router: axum::Router,
+    api: ApiServer,
 }
 
 impl Application {
@@ -79,8 +80,8 @@ impl Application {
             executor_secret: config.auth.executor_secret.clone(),
             clock: Arc::new(jobs_engine::SystemClock),
         });
-        let router = jobs_api::router(engine.clone(), &config.server, &config.auth);
-        Ok(Self { listener, port, store, engine, election, role, router })
+        let api = ApiServer::new(engine.clone(), &config.server, &config.auth);
+        Ok(Self { listener, port, store, engine, election, role, api })
     }
 
     /// The port the API listens on (the real one when the config asked for 0).
@@ -103,7 +104,7 @@ impl Application {
 
     /// Runs until `stop` completes, then steps down and stops cleanly.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, port, engine, election, role, router, .. } = self;
+        let Self { listener, port, engine, election, role, api, .. } = self;
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let election_task = {
             let shutdown = shutdown_receiver.clone();
@@ -112,10 +113,10 @@ impl Application {
         let engine_task = tokio::spawn(engine.run(shutdown_receiver.clone()));
         tracing::info!(port, "scheduler listening");
         let mut server_shutdown = shutdown_receiver.clone();
-        let server = axum::serve(listener, router).with_graceful_shutdown(async move {
+        let server = api.serve(listener, async move {
             let _ = server_shutdown.wait_for(|stop| *stop).await;
         });
-        let server_task = tokio::spawn(async move { server.await });
+        let server_task = tokio::spawn(server);
         stop.await;
         tracing::info!("shutting down");
         shutdown.send_replace(true);

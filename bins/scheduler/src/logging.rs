@@ -11,7 +11,7 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer, Registry, fmt};
 
-use crate::LogConfig;
+use crate::{LogConfig, LogFormat};
 
 type BoxedLayer = Box<dyn Layer<Registry> + Send + Sync>;
 
@@ -20,7 +20,7 @@ pub fn init_logging(config: &LogConfig) -> anyhow::Result<Option<WorkerGuard>> {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.level))
         .with_context(|| format!("log.level: `{}` is not a valid level or filter", config.level))?;
-    let json = config.format == "json";
+    let json = config.format == LogFormat::Json;
     // Span fields are formatted once and shared by both layers, so colours would leak into the file.
     let ansi = config.file.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdout());
     let stdout = fmt::layer().with_ansi(ansi);

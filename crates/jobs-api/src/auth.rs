@@ -1,4 +1,4 @@
-//! The `auth` section and the middleware that guards `/api/v1` (SPEC §6, Security).
+//! The `auth` section and the middleware that guards `/api/v1`.
 //!
 //! The rules, off unless configured:
 //! - `api_tokens` non-empty: every `/api/v1` request needs `Authorization: Bearer <one of them>`.
@@ -17,8 +17,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 
-use jobs_model::Secret;
 use jobs_model::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
+use jobs_model::{Secret, Timestamp};
 
 use crate::ApiError;
 
@@ -119,7 +119,7 @@ async fn verify_signature(secret: &Secret, request: Request) -> Result<Request, 
         header(TIMESTAMP_HEADER),
         header(SIGNATURE_HEADER),
         &body,
-        signature::unix_now(),
+        Timestamp::now().unix_seconds(),
     )?;
     Ok(Request::from_parts(parts, Body::from(body)))
 }

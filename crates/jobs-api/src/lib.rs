@@ -1,6 +1,7 @@
-//! The REST API (SPEC §6): an axum router over the engine's services.
+//! The REST API: an axum router over the engine's services.
 //!
-//! Every instance serves all of it; this crate alone knows HTTP status codes.
+//! Every instance serves all of it; [`ApiError`] is the one place where the scheduler's error kinds become HTTP
+//! status codes.
 
 mod auth;
 mod config;
@@ -10,6 +11,7 @@ mod extract;
 mod handlers;
 mod openapi;
 mod request_id;
+mod server;
 
 use std::sync::Arc;
 
@@ -22,6 +24,7 @@ use jobs_engine::Engine;
 pub use crate::auth::AuthConfig;
 pub use crate::config::ServerConfig;
 pub use crate::error::ApiError;
+pub use crate::server::ApiServer;
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]

@@ -52,7 +52,7 @@ impl Lease {
 
     /// Makes the lease valid until `checked_at + duration`, where `checked_at` is when a good check was sent.
     pub fn renew(&self, checked_at: Instant, duration: Duration) {
-        let duration = i64::try_from(duration.as_millis()).unwrap_or(i64::MAX);
+        let duration = jobs_model::millis_i64(duration);
         // Stay below FOREVER, so that an absurd duration is still a deadline.
         let until = self.millis(checked_at).saturating_add(duration).min(FOREVER - 1);
         self.0.valid_until.store(until, Ordering::Release);
@@ -73,7 +73,7 @@ impl Lease {
     fn millis(&self, at: Instant) -> i64 {
         let origin = self.0.origin;
         match at.checked_duration_since(origin) {
-            Some(after) => i64::try_from(after.as_millis()).unwrap_or(i64::MAX),
+            Some(after) => jobs_model::millis_i64(after),
             None => {
                 let before = origin.duration_since(at);
                 let millis = before.as_millis() + u128::from(!before.subsec_nanos().is_multiple_of(1_000_000));

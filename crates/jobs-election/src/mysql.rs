@@ -1,6 +1,6 @@
 //! The MySQL/MariaDB election: `GET_LOCK` held by one dedicated session, checked with `IS_USED_LOCK` every heartbeat.
 //!
-//! Traps this avoids (see SPEC §3): the lock session is never a pooled connection (a pool recycles connections and
+//! Traps this avoids: the lock session is never a pooled connection (a pool recycles connections and
 //! silently drops the lock); `GET_LOCK` is never called on a session that may hold the lock (it stacks a second
 //! hold), so the heartbeat is `IS_USED_LOCK(name) = CONNECTION_ID()`; the session sets a short `wait_timeout` so
 //! that a vanished client does not keep the lock for the default 8 hours; every query runs under a timeout; the

@@ -1,4 +1,4 @@
-//! Alerts (SPEC §7): a JSON POST to the configured webhooks when an execution finally fails or times out, and
+//! Alerts: a JSON POST to the configured webhooks when an execution finally fails or times out, and
 //! when an executor instance turns unhealthy or goes offline.
 //!
 //! Raising an alert never waits on the network (nor the database): the silence window is decided and the alert
@@ -52,8 +52,8 @@ pub(crate) struct Alert {
     pub(crate) executor_id: Option<ExecutorId>,
     /// The executor instance's own id (`instance_id` at registration).
     pub(crate) instance_id: Option<String>,
-    /// The execution's final status, or the instance's new state (`unhealthy`, `offline`).
-    pub(crate) status: String,
+    /// The execution's final status (`failed`, `timeout`), or the instance's new state (`unhealthy`, `offline`).
+    pub(crate) status: AlertStatus,
     pub(crate) error: Option<String>,
     /// When the alert was raised.
     pub(crate) at: Timestamp,
@@ -61,6 +61,24 @@ pub(crate) struct Alert {
     pub(crate) suppressed: u64,
     /// The scheduler instance that raised it.
     pub(crate) scheduler: String,
+}
+
+/// An alert's `status`: serialized as the bare word of the status or state it reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub(crate) enum AlertStatus {
+    /// An execution's final status.
+    Execution(ExecutionStatus),
+    /// An executor instance's new state.
+    Executor(ExecutorDown),
+}
+
+/// How an executor instance went down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ExecutorDown {
+    Unhealthy,
+    Offline,
 }
 
 /// Whose silence window an alert falls in.
@@ -186,7 +204,7 @@ impl Alerter {
             executor_id: execution.executor_id,
             // Looked up at delivery, off the caller's path.
             instance_id: None,
-            status: status.as_str().to_owned(),
+            status: AlertStatus::Execution(status),
             error: Some(error.to_owned()),
             at: Timestamp::now(),
             suppressed: 0,
@@ -197,7 +215,7 @@ impl Alerter {
 
     /// An executor instance turned unhealthy (`reason`: what the failing check saw) or went offline.
     pub(crate) fn executor_down(&self, executor: &Executor, kind: AlertKind, reason: Option<String>) {
-        let status = if kind == AlertKind::ExecutorOffline { "offline" } else { "unhealthy" };
+        let status = if kind == AlertKind::ExecutorOffline { ExecutorDown::Offline } else { ExecutorDown::Unhealthy };
         let alert = Alert {
             kind,
             task_id: None,
@@ -205,7 +223,7 @@ impl Alerter {
             execution_id: None,
             executor_id: Some(executor.id),
             instance_id: Some(executor.instance_id.clone()),
-            status: status.to_owned(),
+            status: AlertStatus::Executor(status),
             error: reason,
             at: Timestamp::now(),
             suppressed: 0,

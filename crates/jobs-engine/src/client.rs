@@ -1,5 +1,5 @@
-//! Requests from the scheduler to executor instances (SPEC §4 protocol), signed when
-//! `auth.executor_secret` is set (SPEC §6).
+//! Requests from the scheduler to executor instances (`/execute`, `/cancel`, `/health`), signed with HMAC-SHA256
+//! when `auth.executor_secret` is set.
 
 use std::time::Duration;
 
@@ -8,7 +8,7 @@ use reqwest::header;
 
 use jobs_model::protocol::{CancelRequest, DispatchRequest};
 use jobs_model::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use jobs_model::{ExecutionId, Secret};
+use jobs_model::{ExecutionId, Secret, Timestamp};
 
 /// Why an instance did not take a dispatch.
 #[derive(Debug, thiserror::Error)]
@@ -60,7 +60,8 @@ impl HttpExecutorClient {
         let body = serde_json::to_vec(body)?;
         let mut request = self.http.post(&url).header(header::CONTENT_TYPE, "application/json");
         if let Some(secret) = &self.secret {
-            let (timestamp, signature) = signature::sign_now(secret.expose().as_bytes(), &body);
+            let now = Timestamp::now().unix_seconds();
+            let (timestamp, signature) = signature::sign_headers(secret.expose().as_bytes(), now, &body);
             request = request.header(TIMESTAMP_HEADER, timestamp).header(SIGNATURE_HEADER, signature);
         }
         let response = request

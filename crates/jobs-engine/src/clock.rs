@@ -19,8 +19,3 @@ impl Clock for SystemClock {
         Timestamp::now()
     }
 }
-
-/// A duration in whole milliseconds, saturating (`as_millis` is a `u128`).
-pub(crate) fn millis_i64(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
-}

@@ -11,7 +11,7 @@ use jobs_registry::{HealthCheckConfig, HealthChecker, Registry};
 use jobs_storage::Store;
 
 use crate::alerts::{Alerter, AlertsConfig};
-use crate::clock::{Clock, millis_i64};
+use crate::clock::Clock;
 use crate::dispatcher::{Dispatcher, DispatcherParts};
 use crate::leader::Leadership;
 use crate::mailbox::Mailbox;
@@ -20,6 +20,7 @@ use crate::queue::Wake;
 use crate::settle::Settler;
 use crate::writer::Writer;
 use crate::{ExecutorClient, Result, RetentionConfig, SchedulerConfig};
+use jobs_model::millis_i64;
 
 #[cfg(test)]
 mod tests;

@@ -16,10 +16,10 @@ use tokio::task::JoinHandle;
 use jobs_registry::HealthChecker;
 
 use crate::Engine;
-use crate::clock::millis_i64;
 use crate::planner::{Planner, PlannerParts};
 use crate::queue::Queue;
 use crate::sweeps::Sweeps;
+use jobs_model::millis_i64;
 
 /// The leader's loops for one epoch.
 pub(crate) struct Leadership {

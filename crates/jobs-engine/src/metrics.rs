@@ -1,4 +1,4 @@
-//! Prometheus metrics (SPEC §7): the counters and the lateness histogram the engine moves as it works, and the
+//! Prometheus metrics: the counters and the lateness histogram the engine moves as it works, and the
 //! gauges read at scrape time (executors by state and health, running executions, the leader flag and epoch).
 //!
 //! Every family is prefixed `jobs_`; counters are this instance's own (sum them over instances), while the

@@ -9,8 +9,7 @@ use jobs_model::protocol::{
     CallbackRequest, CallbackStatus, DeclaredTask, HeartbeatRequest, RegisterRequest, RegisterResponse,
 };
 use jobs_model::{
-    AttemptStatus, Execution, ExecutionId, ExecutionMode, ExecutionStatus, ExecutorId, ExecutorState, ExecutorStatus,
-    TaskSpec,
+    AttemptStatus, Execution, ExecutionId, ExecutionStatus, ExecutorId, ExecutorState, ExecutorStatus, TaskSpec,
 };
 use jobs_registry::ExecutorView;
 
@@ -38,7 +37,7 @@ impl Engine {
         let mut specs = Vec::new();
         for (index, declared) in request.tasks.iter().enumerate() {
             if let Some(cron) = &declared.cron {
-                let spec = declared_spec(declared, cron, index)?;
+                let spec = declared_spec(declared, cron)?;
                 self.validate_task(&spec).map_err(|error| in_declared_task(error, index))?;
                 specs.push(spec);
             }
@@ -207,8 +206,7 @@ fn in_declared_task(error: Error, index: usize) -> Error {
 }
 
 /// The task a registration declares, with the seed's field names mapped to the task's.
-fn declared_spec(declared: &DeclaredTask, cron: &str, index: usize) -> Result<TaskSpec> {
-    let field = |name: &str| format!("tasks[{index}].{name}");
+fn declared_spec(declared: &DeclaredTask, cron: &str) -> Result<TaskSpec> {
     let mut spec = TaskSpec::named(declared.task_name.clone());
     spec.cron_expression = Some(cron.to_owned());
     if let Some(description) = &declared.description {
@@ -217,10 +215,8 @@ fn declared_spec(declared: &DeclaredTask, cron: &str, index: usize) -> Result<Ta
     if let Some(timezone) = &declared.timezone {
         spec.timezone = timezone.clone();
     }
-    if let Some(mode) = &declared.execution_mode {
-        spec.execution_mode = mode
-            .parse()
-            .map_err(|_| jobs_model::Error::invalid(field("execution_mode"), unknown(mode, ExecutionMode::ALL)))?;
+    if let Some(mode) = declared.execution_mode {
+        spec.execution_mode = mode;
     }
     if let Some(strategy) = &declared.load_balance_strategy {
         spec.load_balance_strategy = strategy.clone();
@@ -239,10 +235,6 @@ fn declared_spec(declared: &DeclaredTask, cron: &str, index: usize) -> Result<Ta
         spec.parameters = parameters.clone();
     }
     Ok(spec)
-}
-
-fn unknown(value: &str, allowed: &[&str]) -> String {
-    format!("`{value}` is not one of {}", allowed.join(", "))
 }
 
 fn truncate(line: &str, max: usize) -> String {

@@ -14,11 +14,12 @@ use jobs_storage::Store;
 
 use crate::ExecutorClient;
 use crate::alerts::Alerter;
-use crate::clock::{Clock, millis_i64};
+use crate::clock::Clock;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
 use crate::queue::Wake;
 use crate::writer::Writer;
+use jobs_model::millis_i64;
 
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,6 @@
 //! Every request the executor sends to a scheduler goes through [`SchedulerClient`].
 //!
-//! Keep it that way: credentials (SPEC §6: the `auth.executor_secret` signature and an API
+//! Keep it that way: credentials (the HMAC signature keyed with the shared `auth.executor_secret`, and an API
 //! token) are added in [`SchedulerClient::send`] and nowhere else.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use jobs_model::protocol::{AppendLogsRequest, CallbackRequest, HeartbeatRequest, RegisterRequest, RegisterResponse};
 use jobs_model::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
-use jobs_model::{ExecutionId, ExecutorId};
+use jobs_model::{ExecutionId, ExecutorId, Timestamp};
 
 use crate::credentials::Credentials;
 use crate::error::{Error, Result};
@@ -153,7 +153,8 @@ impl SchedulerClient {
             request = request.bearer_auth(token);
         }
         if let Some(secret) = &self.credentials.secret {
-            let (timestamp, signature) = signature::sign_now(secret, body.as_deref().unwrap_or_default());
+            let now = Timestamp::now().unix_seconds();
+            let (timestamp, signature) = signature::sign_headers(secret, now, body.as_deref().unwrap_or_default());
             request = request.header(TIMESTAMP_HEADER, timestamp).header(SIGNATURE_HEADER, signature);
         }
         if let Some(body) = body {

@@ -1,4 +1,5 @@
-//! [`Credentials`]: what the executor proves itself with (SPEC §6), never shown in `Debug` output.
+//! [`Credentials`]: what the executor proves itself with (an API token and the shared signing secret), never shown
+//! in `Debug` output.
 
 use std::fmt;
 use std::sync::Arc;

@@ -1,11 +1,11 @@
 //! The executor SDK: turn a Rust service into a `jobs` executor.
 //!
-//! An executor serves `POST /execute`, `POST /cancel` and `GET /health` (SPEC §4), registers
+//! An executor serves `POST /execute`, `POST /cancel` and `GET /health` for the scheduler, registers
 //! with a scheduler (retrying until one answers), heartbeats, runs handlers in the background,
 //! reports each outcome with a callback, and deregisters when it shuts down.
 //!
 //! ```no_run
-//! use jobs_executor::{DeclaredTask, Executor, JobContext, JobError};
+//! use jobs_executor::{DeclaredTask, ExecutionMode, Executor, JobContext, JobError};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
 //! let executor = Executor::builder("data-processor")
@@ -14,7 +14,7 @@
 //!     .declare(DeclaredTask {
 //!         task_name: "daily_report".into(),
 //!         cron: Some("0 0 2 * * *".into()),
-//!         execution_mode: Some("sequential".into()),
+//!         execution_mode: Some(ExecutionMode::Sequential),
 //!         load_balance_strategy: Some("round_robin".into()),
 //!         timeout: Some(300),
 //!         ..Default::default()
@@ -55,7 +55,9 @@ mod registration;
 mod server;
 
 pub use jobs_model::protocol::DeclaredTask;
-pub use jobs_model::{ExecutionId, ExecutorId, Parameters, TaskId, Timestamp};
+pub use jobs_model::{
+    ExecutionId, ExecutionMode, ExecutorId, MisfirePolicy, Parameters, RetryBackoff, TaskId, Timestamp,
+};
 
 pub use crate::builder::{DEFAULT_MAX_CONCURRENCY, DEFAULT_SCHEDULER_URL, DEFAULT_SHUTDOWN_TIMEOUT, ExecutorBuilder};
 pub use crate::context::JobContext;

@@ -16,6 +16,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
+use jobs_model::Timestamp;
 use jobs_model::protocol::{CancelRequest, DispatchRequest};
 use jobs_model::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
@@ -50,8 +51,8 @@ async fn verify_signature(State(shared): State<Arc<Shared>>, request: Request, n
         Err(rejection) => return error(rejection.status(), "invalid_body", rejection.body_text()),
     };
     let header = |name: &str| parts.headers.get(name).map(|value| value.to_str().unwrap_or_default());
-    let verified =
-        signature::verify(secret, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body, signature::unix_now());
+    let now = Timestamp::now().unix_seconds();
+    let verified = signature::verify(secret, header(TIMESTAMP_HEADER), header(SIGNATURE_HEADER), &body, now);
     if let Err(refused) = verified {
         tracing::warn!(path = %parts.uri.path(), error = %refused, "request with a bad signature refused");
         return error(StatusCode::UNAUTHORIZED, "invalid_signature", refused.to_string());

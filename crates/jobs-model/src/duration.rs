@@ -29,6 +29,19 @@ impl fmt::Display for Duration {
     }
 }
 
+/// The whole milliseconds in `duration`, saturating at `i64::MAX` instead of wrapping.
+///
+/// `Duration::as_millis` returns a `u128`; use this rather than an `as i64` cast wherever milliseconds meet a
+/// [`Timestamp`](crate::Timestamp) or a database column.
+pub fn millis_i64(duration: StdDuration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// The whole microseconds in `duration`, saturating at `i64::MAX` instead of wrapping.
+pub fn micros_i64(duration: StdDuration) -> i64 {
+    i64::try_from(duration.as_micros()).unwrap_or(i64::MAX)
+}
+
 /// Parses `30s`, `5m`, `1h30m`, `250ms`, `2d`, or a bare number of seconds.
 pub fn parse_duration(text: &str) -> Result<StdDuration, String> {
     let text = text.trim();
@@ -105,8 +118,8 @@ mod tests {
     use super::*;
 
     #[track_caller]
-    fn check(input: &str, expected: Result<u64, ()>) {
-        let got = parse_duration(input).map(|d| d.as_millis() as u64).map_err(|_| ());
+    fn check(input: &str, expected: Result<i64, ()>) {
+        let got = parse_duration(input).map(millis_i64).map_err(|_| ());
         assert_eq!(got, expected, "{input}");
     }
 
@@ -123,6 +136,19 @@ mod tests {
         check("5x", Err(()));
         check("s", Err(()));
         check("-1s", Err(()));
+    }
+
+    #[test]
+    fn whole_units_saturate_instead_of_wrapping() {
+        assert_eq!(millis_i64(StdDuration::from_micros(1_999)), 1);
+        assert_eq!(micros_i64(StdDuration::from_nanos(1_999)), 1);
+        assert_eq!(millis_i64(StdDuration::from_millis(u64::MAX)), i64::MAX);
+        assert_eq!(micros_i64(StdDuration::from_millis(u64::MAX)), i64::MAX);
+        assert_eq!(millis_i64(StdDuration::MAX), i64::MAX);
+        let largest = StdDuration::from_millis(i64::MAX.unsigned_abs());
+        assert_eq!(millis_i64(largest), i64::MAX);
+        assert_eq!(millis_i64(largest - StdDuration::from_millis(1)), i64::MAX - 1);
+        assert_eq!(millis_i64(StdDuration::ZERO), 0);
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod task;
 mod timestamp;
 pub mod validate;
 
-pub use crate::duration::{Duration, format_duration, parse_duration};
+pub use crate::duration::{Duration, format_duration, micros_i64, millis_i64, parse_duration};
 pub use crate::error::{Error, ErrorKind, Result};
 pub use crate::execution::{Attempt, AttemptStatus, Execution, ExecutionStatus, LogLine, TriggerType};
 pub use crate::executor::{Executor, ExecutorState, ExecutorStatus, Health};

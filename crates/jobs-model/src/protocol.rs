@@ -1,10 +1,11 @@
-//! The executor protocol: the bodies exchanged between the scheduler and executors (SPEC §4).
+//! The executor protocol: the bodies exchanged between the scheduler and executors (dispatch, callback,
+//! log lines, registration, heartbeat).
 //!
 //! Both the scheduler and the SDK use these types, so changing one is a protocol change.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ExecutionId, ExecutorId, MisfirePolicy, Parameters, RetryBackoff, TaskId, Timestamp};
+use crate::{ExecutionId, ExecutionMode, ExecutorId, MisfirePolicy, Parameters, RetryBackoff, TaskId, Timestamp};
 
 /// `POST /api/v1/executors/register`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,7 +76,7 @@ pub struct DeclaredTask {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub execution_mode: Option<String>,
+    pub execution_mode: Option<ExecutionMode>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub load_balance_strategy: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,6 +194,22 @@ mod tests {
         assert_eq!(request.tasks[0].task_name, "daily_report");
         assert_eq!(request.tasks[0].cron.as_deref(), Some("0 0 2 * * *"));
         assert_eq!(request.tasks[0].timeout, Some(300));
+        assert_eq!(request.tasks[0].execution_mode, Some(ExecutionMode::Sequential));
+    }
+
+    #[test]
+    fn declared_execution_modes_are_the_task_words() {
+        for mode in [ExecutionMode::Sequential, ExecutionMode::Parallel, ExecutionMode::Skip, ExecutionMode::Replace] {
+            let task =
+                DeclaredTask { task_name: "x".to_owned(), execution_mode: Some(mode), ..DeclaredTask::default() };
+            let json = serde_json::to_value(&task).unwrap();
+            assert_eq!(json["execution_mode"], mode.as_str());
+            assert_eq!(serde_json::from_value::<DeclaredTask>(json).unwrap(), task);
+        }
+        let error = serde_json::from_str::<DeclaredTask>(r#"{"task_name": "x", "execution_mode": "serial"}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("unknown variant `serial`"), "{error}");
     }
 
     #[test]

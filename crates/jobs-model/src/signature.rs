@@ -1,15 +1,15 @@
-//! Request signatures between scheduler and executors (SPEC §6, `auth.executor_secret`).
+//! Request signatures between scheduler and executors, keyed with the shared `auth.executor_secret`.
 //!
 //! A signed request carries [`TIMESTAMP_HEADER`] (unix seconds) and [`SIGNATURE_HEADER`]
 //! (`sha256=` and the lowercase hex HMAC-SHA256 of `"{timestamp}.{body}"` keyed with the shared
 //! secret). A request without a body signs the empty body. Pure functions: the caller reads the
-//! clock and the headers.
+//! clock and the headers, and passes the current time in.
 
 use hmac::{Hmac, KeyInit, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::{ErrorKind, Timestamp};
+use crate::ErrorKind;
 
 /// The header with the signing time, in unix seconds.
 pub const TIMESTAMP_HEADER: &str = "X-Jobs-Timestamp";
@@ -58,10 +58,11 @@ pub fn sign(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
     header
 }
 
-/// The two header values for `body` signed now: `(timestamp, signature)`.
-pub fn sign_now(secret: &[u8], body: &[u8]) -> (String, String) {
-    let timestamp = unix_now();
-    (timestamp.to_string(), sign(secret, timestamp, body))
+/// The two header values for `body` signed at `now_unix` seconds: `(timestamp, signature)`.
+///
+/// The caller reads the clock (`Timestamp::now().unix_seconds()`), so that this crate does no I/O.
+pub fn sign_headers(secret: &[u8], now_unix: i64, body: &[u8]) -> (String, String) {
+    (now_unix.to_string(), sign(secret, now_unix, body))
 }
 
 /// Checks the header values (`None` when a header is absent) against `body`, at `now_unix` seconds.
@@ -83,11 +84,6 @@ pub fn verify(
         return Err(SignatureError::Stale { skew_seconds });
     }
     mac(secret, timestamp, body).verify_slice(&tag).map_err(|_| SignatureError::Mismatch)
-}
-
-/// The current time in unix seconds, for [`verify`].
-pub fn unix_now() -> i64 {
-    Timestamp::now().as_millis().div_euclid(1000)
 }
 
 /// Whether two secrets are equal, in time that depends on neither their contents nor their lengths.

@@ -27,8 +27,13 @@ impl Timestamp {
 
     pub fn now() -> Self {
         // The system clock before 1970 is not a case worth a branch: it reads as the epoch.
-        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let millis = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, crate::millis_i64);
         Self(millis)
+    }
+
+    /// Whole seconds since the Unix epoch, rounded down (the unit of signature timestamps).
+    pub const fn unix_seconds(self) -> i64 {
+        self.0.div_euclid(1000)
     }
 
     pub fn add_millis(self, millis: i64) -> Self {
@@ -84,5 +89,12 @@ mod tests {
         assert_eq!(at.to_string(), "2026-11-24T09:00:00.25Z");
         assert_eq!(Timestamp::parse_rfc3339(&at.to_string()), Some(at));
         assert_eq!(Timestamp::parse_rfc3339("yesterday"), None);
+    }
+
+    #[test]
+    fn unix_seconds_round_down() {
+        assert_eq!(Timestamp::from_millis(1_700_000_000_999).unix_seconds(), 1_700_000_000);
+        assert_eq!(Timestamp::from_millis(0).unix_seconds(), 0);
+        assert_eq!(Timestamp::from_millis(-1).unix_seconds(), -1);
     }
 }

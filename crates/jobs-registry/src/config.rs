@@ -76,6 +76,6 @@ impl ExecutorsConfig {
         } else {
             self.offline_after.get()
         };
-        offline_after.as_millis() as i64
+        jobs_model::millis_i64(offline_after)
     }
 }

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use jobs_migrations::sea_orm::{ConnectionTrait, Database};
 use jobs_model::TaskId;
-use sea_orm_migration::sea_orm::{ConnectionTrait, Database};
 
 use crate::bench::support::{Options, Scheduler, build_release, client, fresh_database, get, wait_for};
 

@@ -34,7 +34,7 @@ pub(crate) fn build_release() -> anyhow::Result<()> {
 
 /// Drops and creates `name` on the server; returns the database's URL.
 pub(crate) async fn fresh_database(server_url: &str, name: &str) -> anyhow::Result<String> {
-    use sea_orm_migration::sea_orm::{ConnectionTrait, Database};
+    use jobs_migrations::sea_orm::{ConnectionTrait, Database};
     let server = server_url.trim_end_matches('/');
     let db = Database::connect(server).await.with_context(|| format!("cannot connect to {server}"))?;
     db.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name}")).await?;
@@ -165,7 +165,7 @@ impl Receipt {
 }
 
 pub(crate) fn now_us() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, jobs_model::micros_i64)
 }
 
 pub(crate) type Receipts = Arc<Mutex<Vec<Receipt>>>;

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use serde_json::{Value, json};
 
+use jobs_migrations::sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 use jobs_model::{ExecutionId, TaskId, Timestamp};
-use sea_orm_migration::sea_orm::{ConnectOptions, ConnectionTrait, Database, DatabaseConnection};
 
 use crate::bench::accuracy::measure_ours;
 use crate::bench::support::{Options, build_release, fresh_database};

@@ -195,6 +195,16 @@ async fn registration_and_status_are_validated() {
         "invalid cron expression `nope`",
     );
     check(
+        app.post(
+            "/api/v1/executors/register",
+            register(json!({"tasks": [{"task_name": "x", "cron": "* * * * *", "execution_mode": "serial"}]})),
+        )
+        .await,
+        400,
+        "invalid_input",
+        "invalid `tasks[0].execution_mode`: `serial` is not one of sequential, parallel, skip, replace",
+    );
+    check(
         app.post("/api/v1/executors/register", register(json!({"tasks": [{"cron": "* * * * *"}]}))).await,
         422,
         "invalid_body",

@@ -1,4 +1,4 @@
-//! Security (SPEC §6): `auth.api_tokens` guard `/api/v1`, `auth.executor_secret` signs both ways, `/health` stays open.
+//! Security: `auth.api_tokens` guard `/api/v1`, `auth.executor_secret` signs both ways, `/health` stays open.
 
 #![allow(clippy::result_large_err, reason = "figment::Jail closures return figment::Error, as its API requires")]
 
@@ -9,8 +9,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use jobs_executor::{Executor, ExecutorHandle, JobContext, JobError};
-use jobs_model::Secret;
-use jobs_model::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, unix_now};
+use jobs_model::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
+use jobs_model::{Secret, Timestamp};
 use jobs_storage::Backend;
 use scheduler::Config;
 
@@ -31,6 +31,11 @@ async fn spawn(tokens: &[&str], secret: Option<&str>, configure: impl FnOnce(&mu
     })
     .await;
     app.expect("SQLite is always available")
+}
+
+/// The test's clock in unix seconds, as signatures take it.
+fn unix_now() -> i64 {
+    Timestamp::now().unix_seconds()
 }
 
 fn bearer(token: &str) -> Headers {

@@ -137,7 +137,7 @@ async fn three_instances_start_together_on_an_empty_database() {
     cluster.stop().await;
 }
 
-/// SPEC §7: on SIGTERM the leader releases the lock at once, so a follower leads within a heartbeat or two, not
+/// On SIGTERM the leader releases the lock at once, so a follower leads within a heartbeat or two, not
 /// after `lock_timeout`; the leader then exits 0. Its log lines carry the request id of the request they serve.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn leader_sigterm_hands_over_at_once_and_exits_zero() {

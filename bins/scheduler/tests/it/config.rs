@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use figment::Jail;
 
-use scheduler::Config;
+use scheduler::{Config, LogFormat};
 
 fn seed_file() -> String {
     std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/config.yaml"))
@@ -110,6 +110,24 @@ fn bad_values_name_their_key() {
     rejects("log:\n  format: xml\n", "log.format");
     rejects("log:\n  max_files: 0\n", "log.max_files");
     rejects("schedular:\n  max_workers: 3\n", "schedular");
+}
+
+#[test]
+fn the_log_format_is_one_of_two_words() {
+    Jail::expect_with(|jail| {
+        assert_eq!(Config::load(None).map_err(|e| e.to_string())?.log.format, LogFormat::Text);
+        jail.create_file("config.yaml", "log:\n  format: json\n")?;
+        assert_eq!(Config::load(Some("config.yaml".as_ref())).map_err(|e| e.to_string())?.log.format, LogFormat::Json);
+        jail.set_env("JOBS_LOG__FORMAT", "text");
+        assert_eq!(Config::load(Some("config.yaml".as_ref())).map_err(|e| e.to_string())?.log.format, LogFormat::Text);
+        jail.set_env("JOBS_LOG__FORMAT", "xml");
+        let error = Config::load(Some("config.yaml".as_ref())).expect_err("xml is refused").to_string();
+        // Figment names a key from the environment as it was spelled there: `LOG.FORMAT`.
+        assert!(error.to_lowercase().contains("log.format"), "`{error}` should name `log.format`");
+        Ok(())
+    });
+    rejects("log:\n  format: JSON\n", "log.format");
+    rejects("log:\n  format: 1\n", "log.format");
 }
 
 #[test]

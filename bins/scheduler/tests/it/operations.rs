@@ -1,4 +1,4 @@
-//! Operations (SPEC §7): `GET /metrics` in the Prometheus text format, and alert webhooks with their silence
+//! Operations: `GET /metrics` in the Prometheus text format, and alert webhooks with their silence
 //! windows, per-task overrides and signatures.
 
 #![allow(clippy::result_large_err, reason = "figment::Jail closures return figment::Error, as its API requires")]
@@ -392,7 +392,8 @@ async fn a_task_failing_every_second_alerts_once_per_silence_window() {
 /// Registers `fake` with a signed request, as an SDK executor would with `auth.executor_secret`.
 async fn register_signed(app: &TestApp, fake: &FakeExecutor, instance_id: &str) -> String {
     let body = json!({"name": "fake", "instance_id": instance_id, "base_url": fake.base_url, "tasks": []}).to_string();
-    let (timestamp, signature) = signature::sign_now(SECRET.as_bytes(), body.as_bytes());
+    let (timestamp, signature) =
+        signature::sign_headers(SECRET.as_bytes(), Timestamp::now().unix_seconds(), body.as_bytes());
     let response = app
         .client
         .post(app.url("/api/v1/executors/register"))
@@ -457,7 +458,7 @@ async fn executors_turning_unhealthy_or_going_offline_are_alerted_signed() {
             header(TIMESTAMP_HEADER),
             header(SIGNATURE_HEADER),
             &received.body,
-            signature::unix_now(),
+            Timestamp::now().unix_seconds(),
         );
         assert!(verified.is_ok(), "{verified:?}: {}", received.json);
     }

@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use jobs_model::protocol::{HeartbeatRequest, RegisterRequest, RegisterResponse};
-use jobs_model::{ExecutorId, ExecutorState, ExecutorStatus};
+use jobs_model::{ExecutionMode, ExecutorId, ExecutorState, ExecutorStatus};
 
-use crate::dto::{ExecutorDto, StatusBody};
+use crate::dto::{ExecutorDto, StatusBody, word};
 use crate::error::ErrorBody;
 use crate::extract::{Json, Path, Query};
 use crate::handlers::parse_id;
@@ -38,11 +38,26 @@ fn executor_id(text: &str) -> Result<ExecutorId, ApiError> {
 )]
 pub(crate) async fn register(
     State(state): State<AppState>,
-    Json(request): Json<RegisterRequest>,
+    Json(body): Json<serde_json::Value>,
 ) -> Result<(StatusCode, axum::Json<RegisterResponse>), ApiError> {
+    let request = registration(&body)?;
     let (response, created) = state.engine.register_executor(&request).await?;
     let status = if created { StatusCode::CREATED } else { StatusCode::OK };
     Ok((status, axum::Json(response)))
+}
+
+/// Reads a registration: a declared task's unknown `execution_mode` is an invalid value (400, as in the task API),
+/// and any other mismatch is a body of the wrong shape (422).
+fn registration(body: &serde_json::Value) -> Result<RegisterRequest, ApiError> {
+    let tasks = body.get("tasks").and_then(serde_json::Value::as_array).map(Vec::as_slice).unwrap_or_default();
+    for (index, task) in tasks.iter().enumerate() {
+        if let Some(mode) = task.get("execution_mode").and_then(serde_json::Value::as_str) {
+            word::<ExecutionMode>(&format!("tasks[{index}].execution_mode"), mode, ExecutionMode::ALL)?;
+        }
+    }
+    RegisterRequest::deserialize(body).map_err(|error| {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "invalid_body", format!("invalid request body: {error}"))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

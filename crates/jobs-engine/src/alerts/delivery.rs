@@ -9,6 +9,7 @@ use reqwest::header;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
+use jobs_model::Timestamp;
 use jobs_model::signature::{self, SIGNATURE_HEADER, TIMESTAMP_HEADER};
 
 use crate::alerts::{Alerter, Queued};
@@ -129,7 +130,8 @@ impl Alerter {
     async fn send(&self, http: &reqwest::Client, url: &str, body: &[u8]) -> Result<(), Failure> {
         let mut request = http.post(url).header(header::CONTENT_TYPE, "application/json");
         if let Some(secret) = &self.secret {
-            let (timestamp, signature) = signature::sign_now(secret.expose().as_bytes(), body);
+            let now = Timestamp::now().unix_seconds();
+            let (timestamp, signature) = signature::sign_headers(secret.expose().as_bytes(), now, body);
             request = request.header(TIMESTAMP_HEADER, timestamp).header(SIGNATURE_HEADER, signature);
         }
         let response =

@@ -7,7 +7,8 @@ use crate::backoff::Backoff;
 #[track_caller]
 fn check(initial_ms: u64, max_ms: u64, expected_ms: &[u64]) {
     let mut backoff = Backoff::new(Duration::from_millis(initial_ms), Duration::from_millis(max_ms));
-    let delays: Vec<u64> = expected_ms.iter().map(|_| backoff.next_delay().as_millis() as u64).collect();
+    let delays: Vec<u64> =
+        expected_ms.iter().map(|_| u64::try_from(backoff.next_delay().as_millis()).unwrap()).collect();
     assert_eq!(delays, expected_ms);
 }
 

@@ -1,10 +1,11 @@
-//! Credentials (SPEC §6): with a secret the SDK signs what it sends and takes only signed `/execute` and `/cancel`.
+//! Credentials: with a secret the SDK signs what it sends and takes only signed `/execute` and `/cancel`.
 
 use serde_json::{Value, json};
 
 use jobs_executor::{ExecutorHandle, JobContext, JobError};
+use jobs_model::Timestamp;
 use jobs_model::protocol::{CallbackStatus, CancelRequest};
-use jobs_model::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, unix_now, verify};
+use jobs_model::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign, verify};
 
 use crate::support::{FakeScheduler, dispatch_request, executor, start, wait_for};
 
@@ -34,6 +35,11 @@ async fn post(handle: &ExecutorHandle, path: &str, body: &[u8], signature: Optio
     let response = request.send().await.unwrap();
     let status = response.status().as_u16();
     (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The test's clock in unix seconds, as signatures take it.
+fn unix_now() -> i64 {
+    Timestamp::now().unix_seconds()
 }
 
 #[track_caller]
