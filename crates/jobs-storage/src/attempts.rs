@@ -12,9 +12,9 @@ use crate::entity::execution_attempt::{self, Column, Entity as Attempts};
 use crate::{Error, Result, Store};
 
 /// The statuses an execution can still leave.
-const OPEN: [&str; 2] = ["pending", "running"];
+pub(crate) const OPEN: [&str; 2] = ["pending", "running"];
 /// The attempt statuses that are not an outcome yet.
-const IN_FLIGHT: [&str; 2] = ["sending", "running"];
+pub(crate) const IN_FLIGHT: [&str; 2] = ["sending", "running"];
 
 impl Store {
     /// Claims attempt `attempt` (the execution's attempt count plus one) for `executor_id`: the execution turns

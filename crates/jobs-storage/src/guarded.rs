@@ -8,16 +8,12 @@ use jobs_model::{Execution, ExecutionStatus, TaskId, Timestamp};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use crate::attempts::{IN_FLIGHT, OPEN};
 use crate::entity::execution::{self, Entity as Executions};
 use crate::entity::execution_attempt::{self, Entity as Attempts};
 use crate::entity::task::Entity as Tasks;
 use crate::error::conflict_on_unique;
 use crate::{Result, Store};
-
-/// The statuses an execution can still leave.
-const OPEN: [&str; 2] = ["pending", "running"];
-/// The attempt statuses that are not an outcome yet.
-const IN_FLIGHT: [&str; 2] = ["sending", "running"];
 
 /// What [`Store::delete_task_ending_open`] did.
 #[derive(Debug, Clone, PartialEq)]
