@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use jobs_model::{Execution, ExecutionId, ExecutionMode, ExecutionStatus, ExecutorId, TaskId, Timestamp, TriggerType};
 use sea_orm::sea_query::{Expr, Func, Query};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, Condition, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::convert::{self, int, uint};
 use crate::entity::execution::{self, Column, Entity as Executions};
@@ -160,39 +158,6 @@ impl Store {
             query = query.limit(limit);
         }
         query.all(self.connection()).await?.into_iter().map(from_model).collect()
-    }
-
-    /// Executions of a task in `status`, oldest first.
-    pub async fn executions_of_task(
-        &self,
-        task_id: TaskId,
-        status: ExecutionStatus,
-        limit: u64,
-    ) -> Result<Vec<Execution>> {
-        let mut query = Executions::find()
-            .filter(Column::TaskId.eq(task_id.to_string()))
-            .filter(Column::Status.eq(status.as_str()))
-            .order_by_asc(Column::Id);
-        if limit > 0 {
-            query = query.limit(limit);
-        }
-        query.all(self.connection()).await?.into_iter().map(from_model).collect()
-    }
-
-    /// How many executions of a task are in `status`, only those older than `before` when given.
-    pub async fn count_of_task(
-        &self,
-        task_id: TaskId,
-        status: ExecutionStatus,
-        before: Option<ExecutionId>,
-    ) -> Result<u64> {
-        let mut query = Executions::find()
-            .filter(Column::TaskId.eq(task_id.to_string()))
-            .filter(Column::Status.eq(status.as_str()));
-        if let Some(before) = before {
-            query = query.filter(Column::Id.lt(before.to_string()));
-        }
-        Ok(query.count(self.connection()).await?)
     }
 
     /// The executions an executor instance is running.

@@ -266,15 +266,17 @@ pub(crate) async fn retries_timeouts_and_queues(store: &Store) {
     store.insert_execution(&e).await.unwrap();
     let x = ExecutorId::new();
     assert_eq!(store.pending_candidates(at(0), 100).await.unwrap().len(), 1);
-    assert_eq!(store.count_of_task(t.id, ExecutionStatus::Pending, None).await.unwrap(), 1);
-    assert_eq!(store.count_of_task(t.id, ExecutionStatus::Pending, Some(e.id)).await.unwrap(), 0);
+    let open = store.open_executions_of_task(t.id).await.unwrap();
+    assert_eq!(open.iter().filter(|o| o.status == ExecutionStatus::Pending).count(), 1);
+    assert_eq!(open.iter().filter(|o| o.status == ExecutionStatus::Pending && o.id < e.id).count(), 0);
 
     assert!(store.start_attempt(e.id, 1, x, at(1), at(1_001)).await.unwrap());
     assert!(store.pending_candidates(at(2_000), 100).await.unwrap().is_empty());
     assert!(store.running_overdue(at(1_000), 0).await.unwrap().is_empty());
     assert_eq!(store.running_overdue(at(1_002), 0).await.unwrap().len(), 1);
     assert_eq!(store.running_on(x).await.unwrap().len(), 1);
-    assert_eq!(store.executions_of_task(t.id, ExecutionStatus::Running, 0).await.unwrap().len(), 1);
+    let open = store.open_executions_of_task(t.id).await.unwrap();
+    assert_eq!(open.iter().filter(|o| o.status == ExecutionStatus::Running).count(), 1);
 
     assert!(!store.retry_later(e.id, 2, AttemptStatus::Timeout, "stale", at(5_000), at(1_002)).await.unwrap());
     assert!(store.retry_later(e.id, 1, AttemptStatus::Timeout, "timed out", at(5_000), at(1_002)).await.unwrap());
