@@ -4,6 +4,7 @@
 //! instants are BIGINT milliseconds, ids are 36-character UUID strings and JSON lives in text columns.
 
 mod m20261124_000001_create_tables;
+mod m20261128_000001_early_delivery;
 
 pub use sea_orm_migration::MigratorTrait;
 /// The sea-orm this schema is written with, so that `xtask` can connect to run migrations and benchmark queries
@@ -18,7 +19,10 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_create_tables::Migration)]
+        vec![
+            Box::new(m20261124_000001_create_tables::Migration),
+            Box::new(m20261128_000001_early_delivery::Migration),
+        ]
     }
 }
 

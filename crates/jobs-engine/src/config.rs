@@ -22,6 +22,9 @@ pub struct SchedulerConfig {
     pub misfire_grace: Duration,
     /// How long a dispatch request to an executor may take before the instance counts as unreachable.
     pub dispatch_timeout: Duration,
+    /// At most this long before a fire's instant it is sent to an instance that registered `early_delivery_ms`
+    /// (the instance starts it at the instant by its own clock); `0s` sends every fire at its instant.
+    pub early_delivery: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -34,6 +37,7 @@ impl Default for SchedulerConfig {
             max_workers: 10,
             misfire_grace: Duration::from_secs(60),
             dispatch_timeout: Duration::from_secs(10),
+            early_delivery: Duration::from_secs(1),
         }
     }
 }
@@ -48,6 +52,9 @@ impl SchedulerConfig {
         }
         if self.dispatch_timeout.get().is_zero() {
             return Err("scheduler.dispatch_timeout must be greater than zero".to_owned());
+        }
+        if self.early_delivery.get() > std::time::Duration::from_secs(60) {
+            return Err("scheduler.early_delivery must be at most 60s".to_owned());
         }
         if !self.instance_id.is_empty() {
             jobs_model::validate::name("scheduler.instance_id", &self.instance_id).map_err(|e| e.to_string())?;

@@ -93,6 +93,7 @@ impl Executor {
             tags: self.tags,
             metadata: Default::default(),
             tasks: self.tasks,
+            early_delivery_ms: None,
         };
         let shared = Arc::new(Shared {
             instance_id,

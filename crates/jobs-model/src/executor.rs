@@ -53,6 +53,9 @@ pub struct Executor {
     pub registered_at: Timestamp,
     /// Names of the tasks this instance declared it can run.
     pub tasks: Vec<String>,
+    /// How many milliseconds before a fire's instant the instance accepts it (early delivery); 0: at the instant.
+    #[serde(default)]
+    pub early_delivery_ms: u64,
 }
 
 impl Executor {

@@ -57,6 +57,13 @@ pub struct RegisterRequest {
     pub metadata: Parameters,
     #[serde(default)]
     pub tasks: Vec<DeclaredTask>,
+    /// Early delivery: this instance accepts `/execute` up to this many milliseconds before `scheduled_at`
+    /// (capped by the scheduler's `scheduler.early_delivery`). It then starts the work at `scheduled_at` by its own
+    /// clock, drops it on a `/cancel` that comes before then, and answers an execution id it already took with 2xx
+    /// without running it again. Absent or 0: each fire arrives at its instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(maximum = 60000, example = 1000))]
+    pub early_delivery_ms: Option<u64>,
 }
 
 /// A task an executor declares it can run; with a `cron`, it is created if missing.

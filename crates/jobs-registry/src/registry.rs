@@ -77,6 +77,8 @@ impl Registry {
         };
         let weight = request.weight.unwrap_or(1);
         validate::range("weight", weight.into(), 1, 1000)?;
+        let early_delivery_ms = request.early_delivery_ms.unwrap_or(0);
+        validate::range("early_delivery_ms", early_delivery_ms.try_into().unwrap_or(i64::MAX), 0, 60_000)?;
         if request.tags.len() > 64 {
             return Err(jobs_model::Error::invalid("tags", "at most 64 tags").into());
         }
@@ -110,6 +112,7 @@ impl Registry {
             last_heartbeat_at: Some(now),
             registered_at: now,
             tasks,
+            early_delivery_ms,
         };
         let (stored, created) = self.store.upsert_executor(&executor).await?;
         self.invalidate();

@@ -25,6 +25,7 @@ fn executor(health: Health, failures: u32, successes: u32) -> Executor {
         last_heartbeat_at: None,
         registered_at: Timestamp::from_millis(0),
         tasks: Vec::new(),
+        early_delivery_ms: 0,
     }
 }
 

@@ -204,6 +204,7 @@ fn declared(executor: &Executor) -> Result<executor::ActiveModel> {
         last_heartbeat_at: NotSet,
         registered_at: NotSet,
         updated_at: NotSet,
+        early_delivery_ms: Set(i64::try_from(executor.early_delivery_ms).unwrap_or(i64::MAX)),
     })
 }
 
@@ -242,5 +243,6 @@ fn from_model(model: executor::Model, tasks: Vec<String>) -> Result<Executor> {
         status_reason: model.status_reason,
         status_changed_by: model.status_changed_by,
         tasks,
+        early_delivery_ms: u64::try_from(model.early_delivery_ms).unwrap_or(0),
     })
 }

@@ -24,6 +24,8 @@ pub(crate) struct Model {
     pub(crate) last_heartbeat_at: Option<i64>,
     pub(crate) registered_at: i64,
     pub(crate) updated_at: i64,
+    /// How many milliseconds before a fire's instant the instance accepts it; 0: at the instant.
+    pub(crate) early_delivery_ms: i64,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -138,5 +138,6 @@ pub(crate) fn executor(name: &str, instance_id: &str, tasks: &[&str]) -> Executo
         last_heartbeat_at: Some(T0),
         registered_at: T0,
         tasks: tasks.iter().map(|task| (*task).to_owned()).collect(),
+        early_delivery_ms: 0,
     }
 }
