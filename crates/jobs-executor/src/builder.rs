@@ -39,6 +39,7 @@ pub struct ExecutorBuilder {
     max_concurrency: usize,
     shutdown_timeout: Duration,
     credentials: Credentials,
+    early_delivery: Duration,
 }
 
 impl ExecutorBuilder {
@@ -56,6 +57,7 @@ impl ExecutorBuilder {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             credentials: Credentials::default(),
+            early_delivery: Duration::ZERO,
         }
     }
 
@@ -115,6 +117,13 @@ impl ExecutorBuilder {
         if self.handlers.insert(task_name.clone(), Handler::new(handler)).is_some() {
             self.duplicate_handlers.push(task_name);
         }
+        self
+    }
+
+    /// Early delivery: the scheduler may send a fire up to `lead` before its instant; the handler still starts at
+    /// the fire's `scheduled_at` by this process's clock. `Duration::ZERO` asks for every fire at its instant.
+    pub fn early_delivery(mut self, lead: Duration) -> Self {
+        self.early_delivery = lead;
         self
     }
 
@@ -200,6 +209,7 @@ impl ExecutorBuilder {
             client,
             max_concurrency: self.max_concurrency,
             shutdown_timeout: self.shutdown_timeout,
+            early_delivery: self.early_delivery,
         })
     }
 }

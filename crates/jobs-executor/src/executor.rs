@@ -36,6 +36,7 @@ pub struct Executor {
     pub(crate) client: SchedulerClient,
     pub(crate) max_concurrency: usize,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) early_delivery: Duration,
 }
 
 /// What the server, the runner and the registration loop share.
@@ -93,7 +94,8 @@ impl Executor {
             tags: self.tags,
             metadata: Default::default(),
             tasks: self.tasks,
-            early_delivery_ms: None,
+            early_delivery_ms: (!self.early_delivery.is_zero())
+                .then(|| u64::try_from(self.early_delivery.as_millis()).unwrap_or(u64::MAX)),
         };
         let shared = Arc::new(Shared {
             instance_id,
