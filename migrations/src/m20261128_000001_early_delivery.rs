@@ -31,8 +31,6 @@ impl MigrationTrait for Migration {
         if !manager.has_column("executors", "early_delivery_ms").await? {
             return Ok(());
         }
-        manager
-            .alter_table(Table::alter().table(Executors::Table).drop_column(Executors::EarlyDeliveryMs).take())
-            .await
+        manager.alter_table(Table::alter().table(Executors::Table).drop_column(Executors::EarlyDeliveryMs).take()).await
     }
 }

@@ -1,9 +1,14 @@
 //! The dispatcher: applies the task's execution mode, then hands the execution to one instance chosen by
 //! the task's strategy.
 //!
-//! Each attempt is claimed and recorded as `sending` before the request goes out (at most once per attempt).
-//! A busy or unreachable instance is passed over for the next candidate; only when none takes the
+//! Each attempt is claimed in the database before the request goes out (at most once per attempt). A cron fire of
+//! a `parallel` task is claimed when the planner writes it, ahead of its instant ([`Dispatcher::preclaim`]), so that
+//! at the instant nothing stands between the fire and its request; other deliveries claim their attempt right
+//! before sending. A busy or unreachable instance is passed over for the next candidate; only when none takes the
 //! execution does the attempt fail, with the reasons, and the task's retries apply.
+//!
+//! An instance that registered `early_delivery_ms` gets its claimed fires up to that long (at most
+//! `scheduler.early_delivery`) before their instant, and starts them at the instant by its own clock.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -16,6 +21,7 @@ use jobs_election::Lease;
 use jobs_model::protocol::DispatchRequest;
 use jobs_model::{
     AttemptStatus, Execution, ExecutionId, ExecutionMode, ExecutionStatus, Executor, ExecutorId, Task, TaskId,
+    Timestamp,
 };
 use jobs_registry::{HealthChecker, Probe, Registry};
 use jobs_storage::Store;
@@ -26,6 +32,7 @@ use crate::clock::Clock;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
 use crate::queue::Wake;
+use crate::sent::{Sent, SentAttempt};
 use crate::settle::Settler;
 use crate::writer::Writer;
 
@@ -45,7 +52,11 @@ pub(crate) struct Dispatcher {
     /// Bounds the dispatch requests in flight (`scheduler.max_workers`).
     permits: Arc<Semaphore>,
     max_workers: usize,
+    /// The most a fire is sent ahead of its instant (`scheduler.early_delivery`).
+    early_delivery_ms: i64,
     callback_base: String,
+    /// Attempts this instance sent and has not seen end.
+    sent: Arc<Sent>,
     /// Executions queued or being sent by this instance, so that a recovery pass never sends one twice.
     in_flight: Mutex<HashSet<ExecutionId>>,
     /// One lock per task with a mode other than parallel: the look at what runs and the claim are one step.
@@ -65,7 +76,9 @@ pub(crate) struct DispatcherParts {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) health: Option<HealthChecker>,
     pub(crate) max_workers: usize,
+    pub(crate) early_delivery_ms: i64,
     pub(crate) callback_base: String,
+    pub(crate) sent: Arc<Sent>,
 }
 
 impl Dispatcher {
@@ -84,7 +97,9 @@ impl Dispatcher {
             health: parts.health,
             permits: Arc::new(Semaphore::new(parts.max_workers)),
             max_workers: parts.max_workers,
+            early_delivery_ms: parts.early_delivery_ms,
             callback_base: parts.callback_base,
+            sent: parts.sent,
             in_flight: Mutex::default(),
             task_locks: Mutex::default(),
         }
@@ -99,14 +114,67 @@ impl Dispatcher {
         tokio::spawn(async move { dispatcher.dispatch(execution, &task).await });
     }
 
-    /// Dispatches in the background at `execution.scheduled_at` (or its `retry_at`, if later).
+    /// How far ahead of its instant the fire of a task is sent, and so written: the look-ahead the planner needs.
+    pub(crate) fn early_delivery_ms(&self) -> i64 {
+        self.early_delivery_ms
+    }
+
+    /// Claims the first attempt of each of a `parallel` task's new fires for the instance its strategy picks, before
+    /// they are written: the rows then hold everything their send needs. Fires of other modes, and fires with no
+    /// instance to take them now, are left unclaimed and go through admission and the strategy at their instant.
+    pub(crate) async fn preclaim(&self, task: &Task, executions: &mut [Execution]) {
+        if task.spec.execution_mode != ExecutionMode::Parallel {
+            return;
+        }
+        let Ok(strategy) = self.strategies.get(&task.spec.load_balance_strategy) else { return };
+        let candidates = match self.registry.candidates(&task.spec.name, task.spec.executor.as_deref()).await {
+            Ok(candidates) if !candidates.is_empty() => candidates,
+            _ => return,
+        };
+        let choices: Vec<Candidate> = candidates
+            .iter()
+            .map(|(executor, running)| Candidate { id: executor.id, weight: executor.weight, running: *running })
+            .collect();
+        let now = self.clock.now();
+        let timeout_ms = i64::from(task.spec.timeout_seconds) * 1000;
+        for execution in executions.iter_mut().filter(|execution| execution.status == ExecutionStatus::Pending) {
+            let Some(index) = strategy.pick(task.id, &choices) else { return };
+            let executor = &candidates[index].0;
+            let lead = i64::try_from(executor.early_delivery_ms).unwrap_or(i64::MAX).min(self.early_delivery_ms);
+            execution.executor_id = Some(executor.id);
+            execution.attempt = 1;
+            execution.started_at = Some(execution.scheduled_at.add_millis(-lead));
+            execution.deadline_at = Some(execution.scheduled_at.max(now).add_millis(timeout_ms));
+        }
+    }
+
+    /// Whether this instance is sending `id` or has sent it and not seen it end.
+    pub(crate) fn owns(&self, id: ExecutionId) -> bool {
+        self.sent.contains(id) || self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&id)
+    }
+
+    /// Whether a fire claimed by an earlier leader can be sent without running twice: its instance ignores an
+    /// execution it already took (it registered early delivery, whose contract says so), or its send time is
+    /// later than this leadership's start by more than instances' clocks may differ, so the earlier leader, whose
+    /// lease ended before this one began, cannot have sent it.
+    pub(crate) fn may_resend(&self, execution: &Execution, took_over_at: Timestamp) -> bool {
+        let deduplicates = execution
+            .executor_id
+            .and_then(|id| self.registry.cached_candidate(id))
+            .is_some_and(|executor| executor.early_delivery_ms > 0);
+        let send_at = execution.started_at.unwrap_or(execution.scheduled_at);
+        deduplicates || send_at.millis_since(took_over_at) > CLOCK_MARGIN_MS
+    }
+
+    /// Dispatches in the background when it is due: a claimed fire at its send time, any other at
+    /// `execution.scheduled_at` (or its `retry_at`, if later).
     pub(crate) fn dispatch_at(self: &Arc<Self>, execution: Execution, task: Arc<Task>) {
         if !self.claim(execution.id) {
             return;
         }
         let dispatcher = self.clone();
         tokio::spawn(async move {
-            let wait = crate::queue::due_at(&execution).millis_since(dispatcher.clock.now());
+            let wait = send_at(&execution).millis_since(dispatcher.clock.now());
             if wait > 0 {
                 tokio::time::sleep(Duration::from_millis(wait.unsigned_abs())).await;
             }
@@ -120,9 +188,9 @@ impl Dispatcher {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.permits.acquire_many(all)).await;
     }
 
-    /// Marks an execution as handled by this instance; false if it already is.
+    /// Marks an execution as handled by this instance; false if it already is, or was sent and has not ended.
     fn claim(&self, id: ExecutionId) -> bool {
-        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id)
+        !self.sent.contains(id) && self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id)
     }
 
     fn task_lock(&self, task: TaskId) -> Arc<tokio::sync::Mutex<()>> {
@@ -156,6 +224,7 @@ impl Dispatcher {
             None => None,
         };
         // A retry already holds its task (admission counted it as running while it waited).
+        // A claimed fire is of a `parallel` task, which admits every fire.
         let first_delivery = execution.attempt == 0 && execution.retries == 0;
         if first_delivery && task.spec.execution_mode != ExecutionMode::Parallel {
             let open = self.store.open_executions_of_task(task.id).await?;
@@ -185,6 +254,13 @@ impl Dispatcher {
 
     async fn send(&self, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
         let mut reasons = Vec::new();
+        let mut claimed_for = None;
+        if execution.is_preclaimed() {
+            if self.send_claimed(execution, task, &mut reasons).await? {
+                return Ok(());
+            }
+            claimed_for = execution.executor_id;
+        }
         let candidates = match self.registry.candidates(&task.spec.name, task.spec.executor.as_deref()).await {
             Ok(candidates) => candidates,
             Err(error) => {
@@ -192,7 +268,17 @@ impl Dispatcher {
                 Vec::new()
             }
         };
-        let candidates = self.prefer_fresh_instances(execution, candidates).await?;
+        let mut candidates = self.prefer_fresh_instances(execution, candidates).await?;
+        if let Some(refused) = claimed_for {
+            candidates.retain(|(executor, _)| executor.id != refused);
+            if !candidates.is_empty() {
+                // The claimed attempt is over: recorded as refused before the next one is claimed.
+                let reason = reasons.last().map(String::as_str);
+                self.store
+                    .set_attempt_status(execution.id, 1, AttemptStatus::Rejected, reason, self.clock.now())
+                    .await?;
+            }
+        }
         let strategy = match self.strategies.get(&task.spec.load_balance_strategy) {
             Ok(strategy) => Some(strategy),
             Err(error) => {
@@ -221,6 +307,81 @@ impl Dispatcher {
         // With no instance at all nothing was claimed: the execution, still pending, fails or retries as it is.
         self.settler.attempt_failed(execution, attempt, AttemptStatus::Failed, &error, Some(task)).await?;
         Ok(())
+    }
+
+    /// Sends a fire whose first attempt the planner claimed, with no database write before the request: at its
+    /// instant, or early to an instance that asked for it. True if the instance took it or it is no longer ours to
+    /// send; false, with the reason added, if the instance refused it or no longer takes work.
+    async fn send_claimed(
+        &self,
+        execution: &Execution,
+        task: &Task,
+        reasons: &mut Vec<String>,
+    ) -> Result<bool, jobs_storage::Error> {
+        let Some(executor_id) = execution.executor_id else { return Ok(false) };
+        let Some(executor) = self.registry.cached_candidate(executor_id) else {
+            reasons.push(format!("instance {executor_id} no longer takes work"));
+            return Ok(false);
+        };
+        if !self.lease.is_valid() {
+            tracing::warn!("leader lease lapsed; not dispatching");
+            return Ok(true);
+        }
+        let request = self.request(execution, task, 1);
+        match self.client.execute(&executor.base_url, &request).await {
+            Ok(()) => {
+                let deadline = execution.deadline_at.unwrap_or(execution.scheduled_at);
+                self.taken(execution, task, &executor, deadline);
+                self.writer.accepted(execution.id, 1, self.clock.now()).await;
+                Ok(true)
+            }
+            Err(error) => {
+                self.refused(&executor, 1, &error, reasons).await;
+                Ok(false)
+            }
+        }
+    }
+
+    /// The request for attempt `attempt` of `execution`.
+    fn request(&self, execution: &Execution, task: &Task, attempt: u32) -> DispatchRequest {
+        DispatchRequest {
+            execution_id: execution.id,
+            task_id: task.id,
+            task_name: task.spec.name.clone(),
+            parameters: execution.parameters.clone(),
+            attempt,
+            scheduled_at: execution.scheduled_at,
+            timeout_seconds: task.spec.timeout_seconds,
+            callback_url: format!("{}/{}/callback", self.callback_base, execution.id),
+        }
+    }
+
+    /// An instance took the execution.
+    fn taken(&self, execution: &Execution, task: &Task, executor: &Executor, deadline: Timestamp) {
+        let now = self.clock.now();
+        tracing::debug!(executor_id = %executor.id, lateness_ms = now.millis_since(execution.scheduled_at), "dispatched");
+        self.registry.note_started(executor.id);
+        self.sent.insert(execution.id, SentAttempt { task_id: task.id, executor_id: executor.id, deadline }, now);
+        self.metrics.dispatched(execution, now);
+    }
+
+    /// An instance did not take the execution: counted, an unreachable one struck, and the reason kept.
+    async fn refused(
+        &self,
+        executor: &Executor,
+        attempt: u32,
+        error: &crate::DispatchError,
+        reasons: &mut Vec<String>,
+    ) {
+        tracing::warn!(executor_id = %executor.id, instance = %executor.instance_id, attempt, %error, "instance did not take the execution");
+        self.metrics.refused(error);
+        let reason = format!("{}: {error}", executor.instance_id);
+        if matches!(error, crate::DispatchError::Unreachable(_))
+            && let Some(health) = &self.health
+        {
+            health.strike(executor, Probe::Unhealthy(reason.clone())).await;
+        }
+        reasons.push(reason);
     }
 
     /// On a retry, leaves out the instances this execution already failed on, unless none would remain.
@@ -282,35 +443,18 @@ impl Dispatcher {
                 return Ok(true);
             }
             *attempt += 1;
-            let request = DispatchRequest {
-                execution_id: execution.id,
-                task_id: task.id,
-                task_name: task.spec.name.clone(),
-                parameters: execution.parameters.clone(),
-                attempt: *attempt,
-                scheduled_at: execution.scheduled_at,
-                timeout_seconds: task.spec.timeout_seconds,
-                callback_url: format!("{}/{}/callback", self.callback_base, execution.id),
-            };
+            let request = self.request(execution, task, *attempt);
             match self.client.execute(&executor.base_url, &request).await {
                 Ok(()) => {
-                    let lateness = self.clock.now().millis_since(execution.scheduled_at);
-                    tracing::debug!(executor_id = %executor.id, attempt = *attempt, lateness_ms = lateness, "dispatched");
-                    self.registry.note_started(executor.id);
-                    self.metrics.dispatched(execution, self.clock.now());
-                    self.writer.accepted(execution.id, *attempt, self.clock.now()).await;
+                    self.taken(execution, task, &executor, deadline);
+                    if *attempt > 1 {
+                        // A first attempt has no row: its execution, claimed as running, says all there is.
+                        self.writer.accepted(execution.id, *attempt, self.clock.now()).await;
+                    }
                     return Ok(true);
                 }
                 Err(error) => {
-                    tracing::warn!(executor_id = %executor.id, instance = %executor.instance_id, attempt = *attempt, %error, "instance did not take the execution");
-                    self.metrics.refused(&error);
-                    let reason = format!("{}: {error}", executor.instance_id);
-                    if matches!(error, crate::DispatchError::Unreachable(_))
-                        && let Some(health) = &self.health
-                    {
-                        health.strike(&executor, Probe::Unhealthy(reason.clone())).await;
-                    }
-                    reasons.push(reason);
+                    self.refused(&executor, *attempt, &error, reasons).await;
                     if candidates.is_empty() {
                         // The last claimed attempt carries the failure; the caller records it.
                         break;
@@ -328,5 +472,18 @@ impl Dispatcher {
             }
         }
         Ok(false)
+    }
+}
+
+/// Instances' clocks may differ by this much and a fire claimed by an earlier leader still be re-sent safely
+/// when its send time is later than this leadership's start by more.
+const CLOCK_MARGIN_MS: i64 = 500;
+
+/// When an execution's request goes out: a claimed fire at its send time (its instant less any early-delivery lead),
+/// anything else when it is due.
+pub(crate) fn send_at(execution: &Execution) -> Timestamp {
+    match execution.started_at {
+        Some(send_at) if execution.is_preclaimed() => send_at,
+        _ => crate::queue::due_at(execution),
     }
 }

@@ -17,6 +17,7 @@ use crate::leader::Leadership;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
 use crate::queue::Wake;
+use crate::sent::Sent;
 use crate::settle::Settler;
 use crate::writer::Writer;
 use crate::{ExecutorClient, Result, RetentionConfig, SchedulerConfig};
@@ -116,6 +117,7 @@ impl Engine {
         let changes = Arc::new(Mailbox::default());
         let queue = Arc::new(Mailbox::default());
         let writer = Writer::start(parts.store.clone());
+        let sent = Arc::new(Sent::default());
         let settler = Arc::new(Settler {
             store: parts.store.clone(),
             writer: writer.clone(),
@@ -125,6 +127,7 @@ impl Engine {
             alerts: alerts.clone(),
             clock: parts.clock.clone(),
             queue: queue.clone(),
+            sent: sent.clone(),
         });
         let health = if parts.health_check.enabled {
             HealthChecker::new(parts.registry.clone(), parts.health_check.clone()).ok()
@@ -144,7 +147,9 @@ impl Engine {
             metrics: metrics.clone(),
             health,
             max_workers: parts.config.max_workers,
+            early_delivery_ms: millis_i64(parts.config.early_delivery.get()),
             callback_base,
+            sent,
         }));
         Arc::new(Self {
             store: parts.store,

@@ -51,6 +51,8 @@ impl Leadership {
             metrics: engine.metrics.clone(),
             clock: engine.clock.clone(),
             mailbox: engine.queue.clone(),
+            epoch,
+            took_over_at: engine.clock.now(),
         };
         loops.push(("queue", tokio::spawn(queue.run())));
         let sweeps = Sweeps {

@@ -21,6 +21,7 @@ mod presence;
 mod protocol;
 mod queue;
 mod retention;
+mod sent;
 mod settle;
 mod sweeps;
 mod tasks;

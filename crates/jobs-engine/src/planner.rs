@@ -21,7 +21,8 @@ use crate::metrics::Metrics;
 use crate::plan::{Entry, Plan};
 use crate::settle::Settler;
 
-/// How long before its instant a fire is written, so that dispatch happens on the instant.
+/// How long before its send time a fire is written, so that its request goes out on time (a fire sent early to an
+/// instance that asked for it is written earlier by as much: see [`Planner::look_ahead_ms`]).
 const LOOK_AHEAD_MS: i64 = 500;
 /// Fires written per transaction.
 const BATCH: usize = 500;
@@ -83,7 +84,7 @@ impl Planner {
         poll.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let changes = self.parts.changes.clone();
         loop {
-            let wake = self.plan.earliest().map(|at| at.add_millis(-LOOK_AHEAD_MS));
+            let wake = self.plan.earliest().map(|at| at.add_millis(-self.look_ahead_ms()));
             let clock = self.parts.clock.clone();
             let sleep = async move {
                 match wake {
@@ -206,10 +207,16 @@ impl Planner {
         self.plan.push(Entry { id: task.id, updated_at: task.updated_at, loaded: None, next, stored, generation: 0 });
     }
 
-    /// Writes every fire due within the look-ahead, then dispatches what was written.
+    /// How long before its instant a fire is written: enough to claim it and still send it early.
+    fn look_ahead_ms(&self) -> i64 {
+        LOOK_AHEAD_MS + self.parts.dispatcher.early_delivery_ms()
+    }
+
+    /// Writes every fire due within the look-ahead, each claimed for its instance where it can be, then hands what
+    /// was written to the dispatcher.
     async fn plan_due(&mut self) {
         let now = self.parts.clock.now();
-        let horizon = now.add_millis(LOOK_AHEAD_MS);
+        let horizon = now.add_millis(self.look_ahead_ms());
         let due = self.plan.take_due(horizon);
         let Some(due) = self.load_due(due).await else {
             tokio::time::sleep(Duration::from_secs(1)).await;
@@ -222,7 +229,13 @@ impl Planner {
         while due.peek().is_some() {
             chunk.clear();
             chunk.extend(due.by_ref().take(BATCH));
-            let fires: Vec<PlannedFire> = chunk.iter().map(|entry| planned_fire(entry, now, horizon, grace)).collect();
+            let mut fires: Vec<PlannedFire> =
+                chunk.iter().map(|entry| planned_fire(entry, now, horizon, grace)).collect();
+            for (entry, fire) in chunk.iter().zip(fires.iter_mut()) {
+                if let Some((task, _)) = entry.loaded.as_deref() {
+                    self.parts.dispatcher.preclaim(task, &mut fire.executions).await;
+                }
+            }
             if failed {
                 self.retry_later(chunk.drain(..));
                 continue;
@@ -368,6 +381,7 @@ fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64
         result: None,
         error: (status == ExecutionStatus::Missed)
             .then(|| "misfire: slot skipped by the task's misfire policy".to_owned()),
+        epoch: None,
     };
     let mut executions: Vec<Execution> =
         plan.missed.iter().map(|slot| execution(*slot, ExecutionStatus::Missed)).collect();

@@ -13,6 +13,7 @@ use jobs_model::{
 };
 use jobs_registry::ExecutorView;
 
+use crate::queue::Wake;
 use crate::{Engine, Error, Result};
 
 /// What a callback did.
@@ -73,19 +74,34 @@ impl Engine {
 
     /// Records a heartbeat; executions this instance should be running but no longer reports (after a grace
     /// period that covers a heartbeat crossing a dispatch) are failed as lost.
+    ///
+    /// Fires claimed for this instance whose send time is past the grace and that are still not marked as taken
+    /// (their leader was replaced before it could tell) are settled here, before anything sends them again: those
+    /// the instance reports are running, the others never reached it and go back to the queue.
     pub async fn heartbeat(&self, id: ExecutorId, request: &HeartbeatRequest) -> Result<()> {
         self.registry.heartbeat(id, request).await?;
         let reported: HashSet<ExecutionId> = request.running_executions.iter().copied().collect();
         let grace =
             i64::try_from(self.registry.heartbeat_interval_seconds()).unwrap_or(i64::MAX / 4_000) * 2_000 + 1_000;
         let now = self.clock.now();
+        let (marked, unsent) =
+            self.store.settle_unsent_claims(id, &request.running_executions, now.add_millis(-grace), now).await?;
+        if marked + unsent > 0 {
+            tracing::info!(executor_id = %id, marked, unsent, "claimed fires of an earlier leader settled");
+            if unsent > 0 {
+                self.queue.post(Wake::Pending);
+            }
+        }
         for execution in self.store.running_on(id).await? {
             if reported.contains(&execution.id) {
                 continue;
             }
-            let attempts = self.store.attempts(execution.id).await?;
-            let started =
-                attempts.iter().find(|attempt| attempt.attempt == execution.attempt).map(|attempt| attempt.started_at);
+            let started = if execution.attempt == 1 {
+                execution.started_at
+            } else {
+                let attempts = self.store.attempts(execution.id).await?;
+                attempts.iter().find(|attempt| attempt.attempt == execution.attempt).map(|attempt| attempt.started_at)
+            };
             if started.is_some_and(|started| now.millis_since(started) > grace) {
                 self.lost(&execution, "lost: the executor instance no longer reports it running").await?;
             }
@@ -113,18 +129,31 @@ impl Engine {
 
     /// Applies an executor's report; a duplicate or late report changes nothing but the log.
     #[tracing::instrument(skip_all, fields(execution_id = %id))]
+    ///
+    /// A success on a known attempt is one conditional update, with nothing read before it; only a report that
+    /// does not apply reads the execution, to answer what it is.
     pub async fn callback(&self, id: ExecutionId, report: &CallbackRequest) -> Result<CallbackOutcome> {
-        let execution = self.store.get_execution(id).await?.ok_or(Error::ExecutionNotFound(id))?;
         if let Some(error) = &report.error {
             jobs_model::validate::max_len("error", error, 64 * 1024)?;
         }
+        if report.status == CallbackStatus::Success
+            && let Some(attempt) = report.attempt
+            && report.logs.len() <= MAX_LOG_LINES
+            && self.settler.succeeded(id, attempt, report.result.clone()).await?
+        {
+            self.append_logs(id, &report.logs).await?;
+            tracing::debug!("callback applied");
+            return Ok(CallbackOutcome::Applied(ExecutionStatus::Success));
+        }
+        let execution = self.store.get_execution(id).await?.ok_or(Error::ExecutionNotFound(id))?;
         self.append_logs(id, &report.logs).await?;
         let status = match report.status {
             CallbackStatus::Success => ExecutionStatus::Success,
             CallbackStatus::Failed => ExecutionStatus::Failed,
         };
         let attempt = report.attempt.unwrap_or(execution.attempt);
-        if execution.status == ExecutionStatus::Running && attempt == execution.attempt {
+        let taken = execution.status == ExecutionStatus::Running || execution.is_preclaimed();
+        if taken && attempt == execution.attempt {
             let applied = match report.status {
                 CallbackStatus::Success => {
                     self.settler.end(&execution, Some(attempt), status, report.result.clone(), None).await?

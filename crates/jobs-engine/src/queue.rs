@@ -46,6 +46,9 @@ pub(crate) struct Queue {
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) mailbox: Arc<Mailbox<Wake>>,
+    /// This leadership's epoch and when it began: a fire claimed under another epoch may have been sent already.
+    pub(crate) epoch: i64,
+    pub(crate) took_over_at: Timestamp,
 }
 
 impl Queue {
@@ -109,6 +112,9 @@ impl Queue {
             tasks.values().map(|task| (task.id, task.spec.execution_mode)).collect();
         waiting.retain(|task| modes.get(task) == Some(&ExecutionMode::Sequential));
         for execution in select(candidates, &modes) {
+            if execution.is_preclaimed() && !self.may_send_claimed(&execution) {
+                continue;
+            }
             match tasks.get(&execution.task_id) {
                 Some(task) => {
                     if task.spec.execution_mode == ExecutionMode::Sequential {
@@ -128,6 +134,18 @@ impl Queue {
 }
 
 /// When a pending execution may start: its slot, or its retry time if later.
+impl Queue {
+    /// Whether a fire written with its first attempt claimed may be sent from here: not while this instance sends
+    /// it or waits for its end; yes if this leadership claimed it (then it was never sent), or if sending it again
+    /// cannot run it twice. Otherwise its delivery is unknown, and its instance's next heartbeat settles it.
+    fn may_send_claimed(&self, execution: &Execution) -> bool {
+        if self.dispatcher.owns(execution.id) {
+            return false;
+        }
+        execution.epoch == Some(self.epoch) || self.dispatcher.may_resend(execution, self.took_over_at)
+    }
+}
+
 pub(crate) fn due_at(execution: &Execution) -> Timestamp {
     execution.retry_at.map_or(execution.scheduled_at, |retry_at| retry_at.max(execution.scheduled_at))
 }

@@ -18,6 +18,7 @@ use crate::clock::Clock;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
 use crate::queue::Wake;
+use crate::sent::Sent;
 use crate::writer::Writer;
 use jobs_model::millis_i64;
 
@@ -70,13 +71,38 @@ pub(crate) struct Settler {
     pub(crate) alerts: Arc<Alerter>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) queue: Arc<Mailbox<Wake>>,
+    /// What this instance sent and has not seen end.
+    pub(crate) sent: Arc<Sent>,
 }
 
 impl Settler {
+    /// An instance reported that attempt `attempt` of execution `id` succeeded: one conditional update through the
+    /// batched writer, with no read before it. Returns whether it applied (false: the execution had ended, moved to
+    /// another attempt, or does not exist).
+    #[tracing::instrument(skip_all, fields(execution_id = %id, attempt))]
+    pub(crate) async fn succeeded(
+        &self,
+        id: jobs_model::ExecutionId,
+        attempt: u32,
+        result: Option<serde_json::Value>,
+    ) -> Result<bool, jobs_storage::Error> {
+        let now = self.clock.now();
+        let applied = self.writer.finish(id, attempt, ExecutionStatus::Success, result, None, now).await?;
+        if applied {
+            self.metrics.finished(ExecutionStatus::Success);
+            // Sent through another instance: that one's counts, and its queue, are not this one's to update.
+            if let Some(sent) = self.sent.take(id) {
+                self.registry.note_finished(sent.executor_id);
+                self.queue.post(Wake::Finished(sent.task_id));
+            }
+        }
+        Ok(applied)
+    }
+
     /// Ends `execution` with a final `status`, only while `attempt` (if given) is its current attempt; returns
     /// whether it applied (false: it had already ended or moved on).
     ///
-    /// A success reported for an attempt goes through the batched writer: it is the hot path's one write.
+    /// A success reported for an attempt goes through the batched writer, like [`Settler::succeeded`].
     #[tracing::instrument(skip_all, fields(execution_id = %execution.id, status = %status))]
     pub(crate) async fn end(
         &self,
@@ -164,7 +190,10 @@ impl Settler {
             tracing::warn!(execution_id = %execution.id, error, status = %status, "execution failed");
             self.alerts.execution_failed(execution, status, error.unwrap_or("failed"));
         }
-        if status == ExecutionStatus::Cancelled && execution.status == ExecutionStatus::Running {
+        // A fire sent early is held by its instance until its instant: it is told too.
+        if status == ExecutionStatus::Cancelled
+            && (execution.status == ExecutionStatus::Running || execution.is_preclaimed())
+        {
             self.tell_cancel(execution);
         }
         self.attempt_ended(execution);
@@ -172,10 +201,8 @@ impl Settler {
 
     /// The execution's attempt no longer occupies its instance, and the task's next fire may be due.
     fn attempt_ended(&self, execution: &Execution) {
-        if execution.status == ExecutionStatus::Running
-            && let Some(executor_id) = execution.executor_id
-        {
-            self.registry.note_finished(executor_id);
+        if let Some(sent) = self.sent.take(execution.id) {
+            self.registry.note_finished(sent.executor_id);
         }
         self.queue.post(Wake::Finished(execution.task_id));
     }

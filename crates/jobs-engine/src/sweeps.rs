@@ -70,7 +70,13 @@ impl Sweeps {
     async fn fail_work_of_offline_instances(&self) -> crate::Result<()> {
         let offline = self.registry.list(None, Some(ExecutorState::Offline)).await?;
         self.alerts.executors_offline(&offline);
+        let now = self.clock.now();
         for view in offline {
+            // Fires claimed for it that should have gone out by now and are not marked as taken go back to the queue.
+            let (_, unsent) = self.store.settle_unsent_claims(view.executor.id, &[], now, now).await?;
+            if unsent > 0 {
+                tracing::info!(executor_id = %view.executor.id, unsent, "claimed fires of an offline instance requeued");
+            }
             let reason = format!("lost: executor instance `{}` went offline", view.executor.instance_id);
             for execution in self.store.running_on(view.executor.id).await? {
                 let task = self.store.get_task(execution.task_id).await?;

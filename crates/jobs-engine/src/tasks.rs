@@ -175,6 +175,7 @@ impl Engine {
             finished_at: None,
             result: None,
             error: None,
+            epoch: None,
         };
         if !self.store.insert_trigger(&execution).await? {
             return Err(Error::TaskNotFound(key.to_owned()));

@@ -5,9 +5,12 @@
 //! once; under load, changes share commits. A failed batch (a deadlock, a lost connection) is retried change by
 //! change, so one bad change fails only its own caller.
 
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::Duration;
 
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio::time::Instant;
 
 use jobs_model::{ExecutionId, ExecutionStatus, ExecutorId, Timestamp};
 use jobs_storage::{Change, Store};
@@ -19,7 +22,9 @@ const CONCURRENT_BATCHES: usize = 3;
 /// Changes waiting beyond this make callers wait for room (backpressure) rather than grow memory.
 const QUEUE: usize = 16 * 1024;
 /// A batch taking longer than this (a connection hung half-open) fails, so that its callers are answered.
-const BATCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a first attempt's "accepted" mark waits for its callback, which makes the mark unnecessary.
+const MARK_DELAY: Duration = Duration::from_secs(1);
 
 type Reply = oneshot::Sender<Result<bool, jobs_storage::Error>>;
 
@@ -55,7 +60,7 @@ impl Writer {
     }
 
     /// Records that the instance took the attempt, without waiting: a callback may already have ended it, and then
-    /// the mark changes nothing.
+    /// the mark changes nothing. A first attempt's mark waits a moment and is dropped if its callback comes first.
     pub(crate) async fn accepted(&self, id: ExecutionId, attempt: u32, at: Timestamp) {
         let job = Job { change: Change::Accepted { id, attempt, at }, reply: None };
         if self.sender.send(job).await.is_err() {
@@ -84,25 +89,122 @@ impl Writer {
     }
 }
 
+/// First attempts' "accepted" marks waiting for their callback, oldest first.
+#[derive(Default)]
+struct Held {
+    order: VecDeque<(Instant, ExecutionId)>,
+    jobs: HashMap<ExecutionId, Job>,
+}
+
+impl Held {
+    fn hold(&mut self, id: ExecutionId, job: Job) {
+        if self.jobs.insert(id, job).is_none() {
+            self.order.push_back((Instant::now() + MARK_DELAY, id));
+        }
+    }
+
+    /// The mark of an execution that just ended: no longer needed.
+    fn drop_mark(&mut self, id: ExecutionId) {
+        if let Some(job) = self.jobs.remove(&id)
+            && let Some(reply) = job.reply
+        {
+            let _ = reply.send(Ok(false));
+        }
+    }
+
+    fn next_due(&mut self) -> Option<Instant> {
+        while let Some((_, id)) = self.order.front() {
+            if self.jobs.contains_key(id) {
+                return self.order.front().map(|(at, _)| *at);
+            }
+            self.order.pop_front();
+        }
+        None
+    }
+
+    /// The marks whose wait is over (all of them once `all`).
+    fn take_due(&mut self, now: Instant, all: bool) -> Vec<Job> {
+        let mut due = Vec::new();
+        while let Some((at, id)) = self.order.front().copied() {
+            if !all && at > now {
+                break;
+            }
+            self.order.pop_front();
+            due.extend(self.jobs.remove(&id));
+        }
+        due
+    }
+}
+
 async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
+    let mut ready: VecDeque<Job> = VecDeque::new();
+    let mut held = Held::default();
+    let mut open = true;
     loop {
-        // Wait for room first, so that what arrives meanwhile joins the next batch.
-        let Ok(permit) = permits.clone().acquire_owned().await else { return };
-        let Some(first) = receiver.recv().await else { return };
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
+        // Whatever waits joins the next batch; a batch goes out as soon as a connection's worth of room is free.
+        while let Ok(job) = receiver.try_recv() {
+            admit(job, &mut ready, &mut held);
+        }
+        if !ready.is_empty()
+            && let Ok(permit) = permits.clone().try_acquire_owned()
+        {
+            spawn_batch(&store, &mut ready, permit);
+            continue;
+        }
+        if !open && ready.is_empty() {
+            if held.jobs.is_empty() {
+                return;
+            }
+            ready.extend(held.take_due(Instant::now(), true));
+            continue;
+        }
+        let next_mark = held.next_due();
+        tokio::select! {
+            job = receiver.recv(), if open => match job {
+                Some(job) => admit(job, &mut ready, &mut held),
+                None => open = false,
+            },
+            permit = permits.clone().acquire_owned(), if !ready.is_empty() => {
+                let Ok(permit) = permit else { return };
+                spawn_batch(&store, &mut ready, permit);
+            }
+            () = sleep_until(next_mark), if next_mark.is_some() => {
+                ready.extend(held.take_due(Instant::now(), false));
             }
         }
-        let store = store.clone();
-        tokio::spawn(async move {
-            write(&store, batch).await;
-            drop(permit);
-        });
     }
+}
+
+async fn sleep_until(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn admit(job: Job, ready: &mut VecDeque<Job>, held: &mut Held) {
+    match &job.change {
+        Change::Accepted { id, attempt: 1, .. } => {
+            let id = *id;
+            held.hold(id, job);
+        }
+        Change::Finish { id, .. } => {
+            held.drop_mark(*id);
+            ready.push_back(job);
+        }
+        _ => ready.push_back(job),
+    }
+}
+
+fn spawn_batch(store: &Store, ready: &mut VecDeque<Job>, permit: OwnedSemaphorePermit) {
+    let take = ready.len().min(MAX_BATCH);
+    let batch: Vec<Job> = ready.drain(..take).collect();
+    let store = store.clone();
+    tokio::spawn(async move {
+        write(&store, batch).await;
+        drop(permit);
+    });
 }
 
 async fn write(store: &Store, mut batch: Vec<Job>) {

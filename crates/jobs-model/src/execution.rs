@@ -75,6 +75,18 @@ pub struct Execution {
     pub finished_at: Option<Timestamp>,
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
+    /// The leader epoch that wrote the fire (and claimed its first attempt, if it did); not shown by the API.
+    #[serde(skip)]
+    pub epoch: Option<i64>,
+}
+
+impl Execution {
+    /// A fire written with its first attempt already claimed for `executor_id`, not yet marked as taken: pending at
+    /// attempt 1 with no retry behind it. Its request goes out at `started_at`, which is `scheduled_at` less any
+    /// early-delivery lead of its instance.
+    pub fn is_preclaimed(&self) -> bool {
+        self.status == ExecutionStatus::Pending && self.attempt == 1 && self.retry_at.is_none()
+    }
 }
 
 /// One delivery of an execution to one executor instance.

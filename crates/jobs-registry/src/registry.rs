@@ -205,6 +205,14 @@ impl Registry {
             .collect())
     }
 
+    /// Instance `id` as the last snapshot has it, if it still takes work; never reads the database, so that a send at a
+    /// fire's instant waits for nothing (the snapshot is refreshed by every [`Registry::candidates`] call).
+    pub fn cached_candidate(&self, id: ExecutorId) -> Option<Arc<Executor>> {
+        let snapshot = self.lock();
+        let executor = snapshot.executors.iter().find(|executor| executor.id == id)?;
+        executor.takes_work(Timestamp::now(), self.offline_after_millis()).then(|| executor.clone())
+    }
+
     /// The health changes the health checks find from now on (only the leader runs them).
     pub fn health_changes(&self) -> broadcast::Receiver<HealthChange> {
         self.health_changes.subscribe()

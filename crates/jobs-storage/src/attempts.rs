@@ -1,9 +1,15 @@
 //! The execution lifecycle: attempts start, change status and end; a final execution status never changes.
+//!
+//! The first attempt has no row of its own while it is in flight or once it succeeded: the execution row holds its
+//! instance and times, so that a fire that runs once costs its insert and one update. Its row is written when it
+//! ends otherwise (refused, failed, timed out, cancelled), before the execution moves on; [`Store::attempts`] shows
+//! it from the execution row until then.
 
 use jobs_model::{Attempt, AttemptStatus, ExecutionId, ExecutionStatus, ExecutorId, Timestamp};
 use sea_orm::sea_query::{Expr, ExprTrait, Func, OnConflict};
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder,
+    QuerySelect,
 };
 
 use crate::convert::{self, int, uint};
@@ -44,24 +50,90 @@ impl Store {
     /// whether each applied, as the single-change methods would.
     ///
     /// Callers sort a batch by execution id so that concurrent batches lock rows in the same order.
+    ///
+    /// The "accepted" marks of first attempts share one statement; a mark whose execution has moved on changes
+    /// nothing and still counts as applied.
     pub async fn apply_changes(&self, changes: &[Change]) -> Result<Vec<bool>> {
         let txn = self.begin().await?;
         let mut applied = Vec::with_capacity(changes.len());
+        let mut taken = Vec::new();
+        let mut taken_at = None;
         for change in changes {
             applied.push(match change {
                 Change::Claim { id, attempt, executor_id, at, deadline } => {
                     claim_in(&txn, *id, *attempt, *executor_id, *at, *deadline).await?
                 }
+                Change::Accepted { id, attempt: 1, at } => {
+                    taken.push(id.to_string());
+                    taken_at = Ord::max(taken_at, Some(*at));
+                    true
+                }
                 Change::Accepted { id, attempt, at } => {
                     attempt_status_in(&txn, *id, *attempt, AttemptStatus::Running, None, *at).await?
                 }
                 Change::Finish { id, attempt, status, result, error, at } => {
-                    finish_in(&txn, *id, Some(*attempt), *status, result.as_ref(), error.as_deref(), *at).await?
+                    let ending = Ending { id: *id, attempt: Some(*attempt), status: *status, at: *at };
+                    finish_in(&txn, ending, result.as_ref(), error.as_deref(), true).await?
                 }
             });
         }
+        if let Some(at) = taken_at {
+            for chunk in taken.chunks(500) {
+                Executions::update_many()
+                    .col_expr(execution::Column::Status, Expr::value(ExecutionStatus::Running.as_str()))
+                    .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
+                    .filter(execution::Column::Id.is_in(chunk.iter().cloned()))
+                    .filter(preclaimed())
+                    .exec(&txn)
+                    .await?;
+            }
+        }
         txn.commit().await?;
         Ok(applied)
+    }
+
+    /// Settles the first attempts claimed for `executor_id` that went out before `sent_before` and are still not
+    /// marked as taken (their leader was replaced before it could tell): those the instance reports in `running`
+    /// are marked running; the others never reached it and become plain pending executions again, for the queue to
+    /// send. Returns how many were marked and how many were put back.
+    #[tracing::instrument(skip_all, fields(executor_id = %executor_id))]
+    pub async fn settle_unsent_claims(
+        &self,
+        executor_id: ExecutorId,
+        running: &[ExecutionId],
+        sent_before: Timestamp,
+        at: Timestamp,
+    ) -> Result<(u64, u64)> {
+        let claims = || {
+            Condition::all()
+                .add(preclaimed())
+                .add(execution::Column::ExecutorId.eq(executor_id.to_string()))
+                .add(execution::Column::StartedAt.lt(sent_before.as_millis()))
+        };
+        let running: Vec<String> = running.iter().map(ToString::to_string).collect();
+        let mut marked = 0;
+        for chunk in running.chunks(500) {
+            marked += Executions::update_many()
+                .col_expr(execution::Column::Status, Expr::value(ExecutionStatus::Running.as_str()))
+                .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
+                .filter(claims())
+                .filter(execution::Column::Id.is_in(chunk.iter().cloned()))
+                .exec(self.connection())
+                .await?
+                .rows_affected;
+        }
+        // The reported ones are running now, so the claims left are the ones the instance never got.
+        let reset = Executions::update_many()
+            .col_expr(execution::Column::Attempt, Expr::value(0))
+            .col_expr(execution::Column::ExecutorId, Expr::value(Option::<String>::None))
+            .col_expr(execution::Column::StartedAt, Expr::value(Option::<i64>::None))
+            .col_expr(execution::Column::DeadlineAt, Expr::value(Option::<i64>::None))
+            .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
+            .filter(claims())
+            .exec(self.connection())
+            .await?
+            .rows_affected;
+        Ok((marked, reset))
     }
 
     /// Sets an attempt's status (and error, if given) while it is in flight; a final status also sets `finished_at`.
@@ -77,7 +149,15 @@ impl Store {
         error: Option<&str>,
         at: Timestamp,
     ) -> Result<bool> {
-        if attempt_status_in(self.connection(), id, attempt, status, error, at).await? {
+        let in_flight = matches!(status, AttemptStatus::Sending | AttemptStatus::Running);
+        let txn = self.begin().await?;
+        let applied = if in_flight {
+            attempt_status_in(&txn, id, attempt, status, error, at).await?
+        } else {
+            end_attempt_in(&txn, id, attempt, status, error, at).await?
+        };
+        txn.commit().await?;
+        if applied {
             return Ok(true);
         }
         let exists = Attempts::find()
@@ -86,10 +166,21 @@ impl Store {
             .count(self.connection())
             .await?
             > 0;
-        if !exists {
-            return Err(Error::NotFound(format!("attempt {attempt} of execution {id} not found")));
+        if exists {
+            return Ok(false);
         }
-        Ok(false)
+        if attempt == 1 && in_flight {
+            // A first attempt in flight lives on its execution row: nothing to change while it is open there.
+            let open = Executions::find_by_id(id.to_string())
+                .filter(execution::Column::Attempt.eq(1))
+                .filter(execution::Column::Status.is_in(OPEN))
+                .count(self.connection())
+                .await?;
+            if open > 0 {
+                return Ok(true);
+            }
+        }
+        Err(Error::NotFound(format!("attempt {attempt} of execution {id} not found")))
     }
 
     /// Ends an execution with a final `status`, unless it already ended: returns whether this call applied.
@@ -151,15 +242,7 @@ impl Store {
             txn.rollback().await?;
             return Ok(false);
         }
-        Attempts::update_many()
-            .col_expr(Column::Status, Expr::value(attempt_status.as_str()))
-            .col_expr(Column::FinishedAt, Expr::value(at.as_millis()))
-            .col_expr(Column::Error, Expr::value(error))
-            .filter(Column::ExecutionId.eq(id.to_string()))
-            .filter(Column::Attempt.eq(int(attempt)))
-            .filter(Column::Status.is_in(IN_FLIGHT))
-            .exec(&txn)
-            .await?;
+        end_attempt_in(&txn, id, attempt, attempt_status, Some(error), at).await?;
         txn.commit().await?;
         Ok(true)
     }
@@ -174,7 +257,7 @@ impl Store {
         at: Timestamp,
     ) -> Result<bool> {
         let txn = self.begin().await?;
-        if !finish_in(&txn, id, attempt, status, result, error, at).await? {
+        if !finish_in(&txn, Ending { id, attempt, status, at }, result, error, false).await? {
             txn.rollback().await?;
             return Ok(false);
         }
@@ -182,16 +265,27 @@ impl Store {
         Ok(true)
     }
 
-    /// Every attempt of an execution, first to last.
+    /// Every attempt of an execution, first to last; a first attempt without a row of its own is shown from the
+    /// execution row.
     pub async fn attempts(&self, id: ExecutionId) -> Result<Vec<Attempt>> {
-        Attempts::find()
+        let mut attempts: Vec<Attempt> = Attempts::find()
             .filter(Column::ExecutionId.eq(id.to_string()))
             .order_by_asc(Column::Attempt)
             .all(self.connection())
             .await?
             .into_iter()
             .map(from_model)
-            .collect()
+            .collect::<Result<_>>()?;
+        if attempts.first().is_some_and(|first| first.attempt == 1) {
+            return Ok(attempts);
+        }
+        let Some(execution) = Executions::find_by_id(id.to_string()).one(self.connection()).await? else {
+            return Ok(attempts);
+        };
+        if let Some(first) = first_attempt(&crate::executions::from_model(execution)?) {
+            attempts.insert(0, first);
+        }
+        Ok(attempts)
     }
 }
 
@@ -248,6 +342,10 @@ async fn claim_in(
     if updated.rows_affected == 0 {
         return Ok(false);
     }
+    if attempt == 1 {
+        // The execution row is the first attempt's record while it is in flight.
+        return Ok(true);
+    }
     let row = execution_attempt::ActiveModel {
         execution_id: Set(id.to_string()),
         attempt: Set(int(attempt)),
@@ -290,20 +388,45 @@ async fn attempt_status_in(
     Ok(result.rows_affected > 0)
 }
 
-/// Ends an open execution (at `attempt`, if given) and its in-flight attempt; false if it had ended.
-async fn finish_in(
-    conn: &impl ConnectionTrait,
+/// Which execution ends, how and when.
+struct Ending {
     id: ExecutionId,
+    /// Only while the execution is at this attempt.
     attempt: Option<u32>,
     status: ExecutionStatus,
+    at: Timestamp,
+}
+
+/// The executions whose first attempt is claimed and not yet marked as taken: see [`jobs_model::Execution::is_preclaimed`].
+fn preclaimed() -> Condition {
+    Condition::all()
+        .add(execution::Column::Status.eq(ExecutionStatus::Pending.as_str()))
+        .add(execution::Column::Attempt.eq(1))
+        .add(execution::Column::RetryAt.is_null())
+}
+
+/// Ends an open execution (at `attempt`, if given) and its in-flight attempt; false if it had ended.
+///
+/// With `reported`, the end is an instance's report on an attempt it took: it applies while that attempt runs, or
+/// is claimed and not yet marked as taken, never to an execution waiting for its retry. A successful first attempt
+/// costs this one statement.
+async fn finish_in(
+    conn: &impl ConnectionTrait,
+    ending: Ending,
     result: Option<&serde_json::Value>,
     error: Option<&str>,
-    at: Timestamp,
+    reported: bool,
 ) -> Result<bool> {
+    let Ending { id, attempt, status, at } = ending;
     if !status.is_final() {
         return Err(Error::InvalidArgument(format!("cannot finish execution {id} as `{status}`")));
     }
     let result = convert::opt_to_json("result", result)?;
+    let open = if reported {
+        Condition::any().add(execution::Column::Status.eq(ExecutionStatus::Running.as_str())).add(preclaimed())
+    } else {
+        Condition::all().add(execution::Column::Status.is_in(OPEN))
+    };
     let updated = Executions::update_many()
         .col_expr(execution::Column::Status, Expr::value(status.as_str()))
         .col_expr(execution::Column::Result, Expr::value(result))
@@ -313,7 +436,7 @@ async fn finish_in(
         .col_expr(execution::Column::RetryAt, Expr::value(Option::<i64>::None))
         .col_expr(execution::Column::DeadlineAt, Expr::value(Option::<i64>::None))
         .filter(execution::Column::Id.eq(id.to_string()))
-        .filter(execution::Column::Status.is_in(OPEN));
+        .filter(open);
     let updated = match attempt {
         Some(attempt) => updated.filter(execution::Column::Attempt.eq(int(attempt))),
         None => updated,
@@ -323,34 +446,94 @@ async fn finish_in(
     if updated.rows_affected == 0 {
         return Ok(false);
     }
-    if let Some(attempt_status) = attempt_outcome(status) {
-        let current: Option<i32> = match attempt {
-            Some(attempt) => Some(int(attempt)),
-            None => {
-                Executions::find_by_id(id.to_string())
-                    .select_only()
-                    .column(execution::Column::Attempt)
-                    .into_tuple()
-                    .one(conn)
-                    .await?
-            }
-        };
-        if let Some(attempt) = current {
-            let mut update = Attempts::update_many()
-                .col_expr(Column::Status, Expr::value(attempt_status.as_str()))
-                .col_expr(Column::FinishedAt, Expr::value(at.as_millis()));
-            if let Some(error) = error {
-                update = update.col_expr(Column::Error, Expr::value(error));
-            }
-            update
-                .filter(Column::ExecutionId.eq(id.to_string()))
-                .filter(Column::Attempt.eq(attempt))
-                .filter(Column::Status.is_in(IN_FLIGHT))
-                .exec(conn)
-                .await?;
+    let Some(attempt_status) = attempt_outcome(status) else { return Ok(true) };
+    let current = match attempt {
+        Some(attempt) => Some(attempt),
+        None => Executions::find_by_id(id.to_string())
+            .select_only()
+            .column(execution::Column::Attempt)
+            .into_tuple::<i32>()
+            .one(conn)
+            .await?
+            .map(|attempt| uint("executions.attempt", attempt))
+            .transpose()?,
+    };
+    match current {
+        // A first attempt that succeeded keeps no row of its own.
+        Some(1) if status == ExecutionStatus::Success => {}
+        Some(attempt) if attempt > 0 => {
+            end_attempt_in(conn, id, attempt, attempt_status, error, at).await?;
         }
+        _ => {}
     }
     Ok(true)
+}
+
+/// Ends an attempt that is still in flight with a final `status`; false if it had already ended.
+///
+/// The first attempt has no row while in flight: it is written here, from the execution's instance and start, so
+/// the execution row must not have moved to another attempt yet.
+async fn end_attempt_in(
+    conn: &impl ConnectionTrait,
+    id: ExecutionId,
+    attempt: u32,
+    status: AttemptStatus,
+    error: Option<&str>,
+    at: Timestamp,
+) -> Result<bool> {
+    if attempt_status_in(conn, id, attempt, status, error, at).await? {
+        return Ok(true);
+    }
+    if attempt != 1 {
+        return Ok(false);
+    }
+    let existing = Attempts::find()
+        .filter(Column::ExecutionId.eq(id.to_string()))
+        .filter(Column::Attempt.eq(1))
+        .count(conn)
+        .await?;
+    if existing > 0 {
+        return Ok(false);
+    }
+    let row: Option<(Option<String>, Option<i64>)> = Executions::find_by_id(id.to_string())
+        .select_only()
+        .column(execution::Column::ExecutorId)
+        .column(execution::Column::StartedAt)
+        .into_tuple()
+        .one(conn)
+        .await?;
+    let Some((executor_id, started_at)) = row else { return Ok(false) };
+    let row = execution_attempt::ActiveModel {
+        execution_id: Set(id.to_string()),
+        attempt: Set(1),
+        executor_id: Set(executor_id),
+        status: Set(status.as_str().to_owned()),
+        started_at: Set(Ord::min(started_at.unwrap_or(at.as_millis()), at.as_millis())),
+        finished_at: Set(Some(at.as_millis())),
+        error: Set(error.map(str::to_owned)),
+    };
+    Attempts::insert(row).exec_without_returning(conn).await?;
+    Ok(true)
+}
+
+/// The first attempt as the execution row records it, when it has no row of its own.
+fn first_attempt(execution: &jobs_model::Execution) -> Option<Attempt> {
+    if execution.attempt != 1 {
+        return None;
+    }
+    let status = match execution.status {
+        ExecutionStatus::Pending => AttemptStatus::Sending,
+        ExecutionStatus::Running => AttemptStatus::Running,
+        status => attempt_outcome(status)?,
+    };
+    Some(Attempt {
+        attempt: 1,
+        executor_id: execution.executor_id,
+        status,
+        started_at: execution.started_at.unwrap_or(execution.scheduled_at),
+        finished_at: execution.finished_at,
+        error: if status == AttemptStatus::Success { None } else { execution.error.clone() },
+    })
 }
 
 /// How an attempt ends when its execution ends with `status`; `None` for statuses no attempt produced.

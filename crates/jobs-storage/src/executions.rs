@@ -244,5 +244,6 @@ pub(crate) fn from_model(model: execution::Model) -> Result<Execution> {
         result: convert::opt_json("executions.result", model.result.as_deref())?,
         task_name: model.task_name,
         error: model.error,
+        epoch: model.epoch,
     })
 }

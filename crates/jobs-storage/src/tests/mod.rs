@@ -115,6 +115,7 @@ pub(crate) fn execution(task: &Task, trigger_type: TriggerType, scheduled_at: Ti
         finished_at: None,
         result: None,
         error: None,
+        epoch: None,
     }
 }
 

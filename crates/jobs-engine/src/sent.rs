@@ -1,0 +1,97 @@
+//! What this leader has sent and not yet seen end: the attempt's task and instance, so that ending it needs no read.
+//!
+//! The callback of a successful attempt is one conditional update; what follows it (freeing the instance's slot for
+//! `least_loaded`, waking the queue for the task) comes from here. An attempt that ends through another instance is
+//! forgotten once its deadline has passed.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use jobs_model::{ExecutionId, ExecutorId, TaskId, Timestamp};
+
+/// Entries are checked for expiry once per this many insertions.
+const PRUNE_EVERY: usize = 1024;
+/// How long past its deadline an entry is kept (the timeout sweep ends the attempt meanwhile).
+const KEEP_PAST_DEADLINE_MS: i64 = 60_000;
+
+/// One attempt this leader sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct SentAttempt {
+    pub(crate) task_id: TaskId,
+    pub(crate) executor_id: ExecutorId,
+    pub(crate) deadline: Timestamp,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct Sent {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    attempts: HashMap<ExecutionId, SentAttempt>,
+    inserted: usize,
+}
+
+impl Sent {
+    pub(crate) fn insert(&self, id: ExecutionId, attempt: SentAttempt, now: Timestamp) {
+        let mut inner = self.lock();
+        inner.inserted += 1;
+        if inner.inserted.is_multiple_of(PRUNE_EVERY) {
+            inner.attempts.retain(|_, sent| now.millis_since(sent.deadline) < KEEP_PAST_DEADLINE_MS);
+        }
+        inner.attempts.insert(id, attempt);
+    }
+
+    /// Forgets an attempt that ended, returning it if this leader sent it.
+    pub(crate) fn take(&self, id: ExecutionId) -> Option<SentAttempt> {
+        self.lock().attempts.remove(&id)
+    }
+
+    pub(crate) fn contains(&self, id: ExecutionId) -> bool {
+        self.lock().attempts.contains_key(&id)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(deadline: i64) -> SentAttempt {
+        SentAttempt {
+            task_id: TaskId::new(),
+            executor_id: ExecutorId::new(),
+            deadline: Timestamp::from_millis(deadline),
+        }
+    }
+
+    #[test]
+    fn an_ended_attempt_is_taken_once() {
+        let sent = Sent::default();
+        let id = ExecutionId::new();
+        let first = attempt(10_000);
+        sent.insert(id, first, Timestamp::from_millis(0));
+        assert!(sent.contains(id));
+        assert_eq!(sent.take(id), Some(first));
+        assert_eq!(sent.take(id), None);
+        assert!(!sent.contains(id));
+    }
+
+    #[test]
+    fn attempts_long_past_their_deadline_are_pruned() {
+        let sent = Sent::default();
+        let old = ExecutionId::new();
+        sent.insert(old, attempt(0), Timestamp::from_millis(0));
+        let now = Timestamp::from_millis(KEEP_PAST_DEADLINE_MS + 1);
+        let live: Vec<ExecutionId> = (1..PRUNE_EVERY).map(|_| ExecutionId::new()).collect();
+        for id in &live {
+            sent.insert(*id, attempt(now.as_millis() + 10_000), now);
+        }
+        assert!(!sent.contains(old), "an attempt a minute past its deadline is forgotten");
+        assert!(live.iter().all(|id| sent.contains(*id)));
+    }
+}
