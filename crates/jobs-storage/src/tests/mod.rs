@@ -1,5 +1,6 @@
 //! The storage suite: every repository test runs on SQLite, MySQL and PostgreSQL through `storage_suite!`.
 
+mod claims;
 mod executions;
 mod executors;
 mod fires;
@@ -57,6 +58,11 @@ storage_suite!(
     executions::final_status_never_changes,
     executions::attempts_are_recorded,
     executions::batched_changes_apply_like_single_ones,
+    claims::a_claimed_fire_succeeds_in_one_update,
+    claims::an_accepted_mark_makes_a_claim_running,
+    claims::a_first_attempt_that_fails_gets_its_row,
+    claims::a_cancelled_claim_records_its_attempt,
+    claims::heartbeats_settle_the_claims_of_an_earlier_leader,
     executions::retries_timeouts_and_queues,
     executions::pending_candidates_are_fair,
     executions::triggers_and_deletion_see_each_other,
