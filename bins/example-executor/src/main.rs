@@ -1,4 +1,9 @@
 //! The example executor: the seed's `daily_report` and a few demo handlers on the SDK.
+//!
+//! It is configured by `JOBS_EXECUTOR_PORT`, `JOBS_SCHEDULER_URL` (comma-separated), `JOBS_EXECUTOR_NAME`,
+//! `JOBS_EXECUTOR_INSTANCE_ID`, `JOBS_EXECUTOR_BASE_URL`, `JOBS_EXECUTOR_SECRET` and `JOBS_EXECUTOR_API_TOKEN`;
+//! everything else keeps the SDK's defaults, early delivery included (fires may arrive up to a second before
+//! their instant, and handlers start at the instant by this machine's clock).
 
 mod handlers;
 

@@ -22,6 +22,11 @@ pub const DEFAULT_SCHEDULER_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_MAX_CONCURRENCY: usize = 64;
 /// How long a graceful shutdown waits for running handlers unless told otherwise.
 pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long before a fire's instant the scheduler may send it unless told otherwise; see
+/// [`ExecutorBuilder::early_delivery`].
+pub const DEFAULT_EARLY_DELIVERY: Duration = Duration::from_secs(1);
+/// The longest [`ExecutorBuilder::early_delivery`] a scheduler accepts.
+pub const MAX_EARLY_DELIVERY: Duration = Duration::from_secs(60);
 
 /// Options of an [`Executor`]; start with [`Executor::builder`].
 #[derive(Debug)]
@@ -57,7 +62,7 @@ impl ExecutorBuilder {
             max_concurrency: DEFAULT_MAX_CONCURRENCY,
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             credentials: Credentials::default(),
-            early_delivery: Duration::ZERO,
+            early_delivery: DEFAULT_EARLY_DELIVERY,
         }
     }
 
@@ -120,8 +125,14 @@ impl ExecutorBuilder {
         self
     }
 
-    /// Early delivery: the scheduler may send a fire up to `lead` before its instant; the handler still starts at
-    /// the fire's `scheduled_at` by this process's clock. `Duration::ZERO` asks for every fire at its instant.
+    /// Early delivery: the scheduler may send a fire up to `lead` before its instant (less if its own
+    /// `scheduler.early_delivery` is shorter), so that a burst of fires due at the same second starts on time.
+    ///
+    /// A fire that arrives early takes its concurrency slot at once and is held: its handler starts at the fire's
+    /// `scheduled_at` by this process's clock (keep it synchronized with NTP). A `/cancel` before then drops it.
+    /// `lead` is counted in whole milliseconds, at most [`MAX_EARLY_DELIVERY`].
+    /// Default [`DEFAULT_EARLY_DELIVERY`]; `Duration::ZERO` turns early delivery off: every fire is sent at its
+    /// instant and its handler starts when it arrives.
     pub fn early_delivery(mut self, lead: Duration) -> Self {
         self.early_delivery = lead;
         self
@@ -163,7 +174,8 @@ impl ExecutorBuilder {
     ///
     /// [`Error::InvalidOption`] naming the option for an empty name or id, a url that is not
     /// `http(s)://`, a declared task without a handler, a task declared or handled twice, a
-    /// zero `max_concurrency`, or an empty `secret` or `api_token`.
+    /// zero `max_concurrency`, an `early_delivery` over [`MAX_EARLY_DELIVERY`], or an empty `secret` or
+    /// `api_token`.
     pub fn build(self) -> Result<Executor> {
         let name = non_empty("name", self.name)?;
         let instance_id = self.instance_id.map(|id| non_empty("instance_id", id)).transpose()?;
@@ -183,6 +195,11 @@ impl ExecutorBuilder {
         }
         if self.max_concurrency == 0 {
             return Err(Error::invalid_option("max_concurrency", "must be at least 1"));
+        }
+        if self.early_delivery > MAX_EARLY_DELIVERY {
+            let message =
+                format!("{:?} is more than {MAX_EARLY_DELIVERY:?}, the most a scheduler accepts", self.early_delivery);
+            return Err(Error::invalid_option("early_delivery", message));
         }
         if self.credentials.secret.as_ref().is_some_and(|secret| secret.is_empty()) {
             return Err(Error::invalid_option("secret", "must not be empty"));

@@ -71,7 +71,10 @@ impl JobContext {
         self.dispatch.attempt
     }
 
-    /// When the execution was planned to run.
+    /// When the execution was planned to run (the fire's instant, for a cron fire).
+    ///
+    /// With [early delivery](crate::ExecutorBuilder::early_delivery), a fire that arrived before this instant
+    /// starts its handler no earlier than it, by this process's clock.
     pub fn scheduled_at(&self) -> Timestamp {
         self.dispatch.scheduled_at
     }

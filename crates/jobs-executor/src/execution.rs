@@ -1,4 +1,5 @@
-//! One execution: start its handler, watch it, and report the outcome to the scheduler.
+//! One execution: hold it until its instant if it came early, start its handler, watch it, and report the
+//! outcome to the scheduler.
 
 use std::any::Any;
 use std::sync::Arc;
@@ -6,13 +7,14 @@ use std::time::Duration;
 
 use tokio::task::{JoinError, JoinHandle};
 
+use jobs_model::Timestamp;
 use jobs_model::protocol::{AppendLogsRequest, CallbackRequest, CallbackStatus, DispatchRequest};
 
 use crate::backoff::Backoff;
 use crate::context::JobContext;
-use crate::executions::{Admission, StopReason};
+use crate::executions::{Admission, StopReason, TaskOutput};
 use crate::executor::Shared;
-use crate::handler::{JobError, Outcome};
+use crate::handler::{Handler, JobError};
 use crate::logs::{LogBuffer, LogStream};
 
 /// Attempts per callback url before the next url is tried.
@@ -21,6 +23,9 @@ const CALLBACK_ATTEMPTS_PER_URL: u32 = 3;
 const CALLBACK_PASSES: u32 = 2;
 const CALLBACK_BACKOFF_INITIAL: Duration = Duration::from_millis(200);
 const CALLBACK_BACKOFF_MAX: Duration = Duration::from_secs(5);
+
+/// How a held execution that the instance dropped at shutdown is reported.
+const NOT_STARTED_AT_SHUTDOWN: &str = "not started: the executor instance shut down before the scheduled time";
 
 /// What became of a dispatch.
 #[derive(Debug)]
@@ -33,30 +38,24 @@ pub(crate) enum Dispatched {
     ShuttingDown,
 }
 
-/// Starts the handler of `request` in the background unless the dispatch is refused.
+/// Takes `request` unless the dispatch is refused: its handler starts in the background at once, or, with early
+/// delivery, at `scheduled_at` by this process's clock when the fire arrived before then.
 pub(crate) fn dispatch(shared: &Arc<Shared>, request: DispatchRequest) -> Dispatched {
     let Some(handler) = shared.handlers.get(&request.task_name).cloned() else {
         return Dispatched::UnknownTask;
     };
+    let held = shared.early_delivery && request.scheduled_at > Timestamp::now();
     let request = Arc::new(request);
     let buffer = Arc::new(LogBuffer::default());
     let ctx = JobContext::new(request.clone(), buffer.clone());
-    let spawn = || {
-        tokio::spawn(async move {
-            let timeout = ctx.timeout();
-            // Calling the handler inside the task makes a panic in it a `JoinError` too.
-            let future = handler.call(ctx);
-            let Some(limit) = timeout else {
-                return future.await;
-            };
-            tokio::time::timeout(limit, future)
-                .await
-                .unwrap_or_else(|_| Err(JobError::new(format!("timed out after {}s", limit.as_secs()))))
-        })
-    };
-    match shared.executions.admit(request.execution_id, request.attempt, spawn) {
+    let spawn = || tokio::spawn(run(shared.clone(), held, handler, ctx));
+    match shared.executions.admit(request.execution_id, request.attempt, held, spawn) {
         Admission::Accepted(handle) => {
-            tracing::info!(execution_id = %request.execution_id, task = %request.task_name, attempt = request.attempt, "execution started");
+            if held {
+                tracing::info!(execution_id = %request.execution_id, task = %request.task_name, attempt = request.attempt, scheduled_at = %request.scheduled_at, "execution held until its instant");
+            } else {
+                tracing::info!(execution_id = %request.execution_id, task = %request.task_name, attempt = request.attempt, "execution started");
+            }
             let logs =
                 LogStream::start(shared.client.clone(), request.execution_id, request.callback_url.clone(), buffer);
             tokio::spawn(supervise(shared.clone(), request, handle, logs));
@@ -69,29 +68,60 @@ pub(crate) fn dispatch(shared: &Arc<Shared>, request: DispatchRequest) -> Dispat
     }
 }
 
-/// Waits for the handler, then reports its outcome (unless it was cancelled) and leaves the table.
-async fn supervise(shared: Arc<Shared>, request: Arc<DispatchRequest>, handle: JoinHandle<Outcome>, logs: LogStream) {
-    let id = request.execution_id;
+/// The task of one execution: if `held`, wait for its instant and start unless stopped meanwhile; then run the
+/// handler within its timeout.
+async fn run(shared: Arc<Shared>, held: bool, handler: Handler, ctx: JobContext) -> TaskOutput {
+    if held {
+        wait_until(ctx.scheduled_at()).await;
+        shared.executions.start(ctx.execution_id(), ctx.attempt())?;
+        tracing::info!(execution_id = %ctx.execution_id(), task = %ctx.task_name(), attempt = ctx.attempt(), "execution started");
+    }
+    let timeout = ctx.timeout();
+    // Calling the handler inside the task makes a panic in it a `JoinError` too.
+    let future = handler.call(ctx);
+    let Some(limit) = timeout else {
+        return Ok(future.await);
+    };
+    let outcome = tokio::time::timeout(limit, future)
+        .await
+        .unwrap_or_else(|_| Err(JobError::new(format!("timed out after {}s", limit.as_secs()))));
+    Ok(outcome)
+}
+
+/// Sleeps until this process's clock reads `at` or later, checking the clock again after each sleep in case it
+/// was set back meanwhile.
+async fn wait_until(at: Timestamp) {
+    loop {
+        let left = at.millis_since(Timestamp::now());
+        if left <= 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(left.unsigned_abs())).await;
+    }
+}
+
+/// Waits for the execution's task, then reports its outcome (unless the scheduler moved on) and leaves the table.
+async fn supervise(
+    shared: Arc<Shared>,
+    request: Arc<DispatchRequest>,
+    handle: JoinHandle<TaskOutput>,
+    logs: LogStream,
+) {
+    let (id, attempt) = (request.execution_id, request.attempt);
     let joined = handle.await;
     let unsent = logs.finish().await;
     let report = match joined {
-        Ok(Ok(result)) => Some(CallbackRequest {
+        Ok(Ok(Ok(result))) => Some(CallbackRequest {
             status: CallbackStatus::Success,
-            attempt: Some(request.attempt),
+            attempt: Some(attempt),
             result,
             error: None,
             logs: unsent,
         }),
-        Ok(Err(error)) => Some(failed(&request, error.message().to_owned(), unsent)),
-        Err(error) => match shared.executions.stop_reason(id) {
-            Some(StopReason::Cancelled) => {
-                tracing::info!(execution_id = %id, task = %request.task_name, "execution cancelled");
-                send_remaining_logs(&shared, &request, unsent).await;
-                None
-            }
-            Some(StopReason::Shutdown) => {
-                Some(failed(&request, "interrupted: the executor instance shut down".to_owned(), unsent))
-            }
+        Ok(Ok(Err(error))) => Some(failed(&request, error.message().to_owned(), unsent)),
+        Ok(Err(reason)) => stopped(&shared, &request, reason, unsent).await,
+        Err(error) => match shared.executions.stop_reason(id, attempt) {
+            Some(reason) => stopped(&shared, &request, reason, unsent).await,
             None => Some(failed(&request, join_error_message(error), unsent)),
         },
     };
@@ -99,7 +129,33 @@ async fn supervise(shared: Arc<Shared>, request: Arc<DispatchRequest>, handle: J
         tracing::info!(execution_id = %id, task = %request.task_name, status = ?report.status, error = report.error.as_deref(), "execution finished");
         deliver(&shared, &request, &report).await;
     }
-    shared.executions.finish(id);
+    shared.executions.finish(id, attempt);
+}
+
+/// The report of an execution stopped from outside: none when the scheduler already moved on, a failure when the
+/// instance shuts down.
+async fn stopped(
+    shared: &Shared,
+    request: &DispatchRequest,
+    reason: StopReason,
+    unsent: Vec<String>,
+) -> Option<CallbackRequest> {
+    let (id, task) = (request.execution_id, &request.task_name);
+    match reason {
+        StopReason::Cancelled => {
+            tracing::info!(execution_id = %id, task = %task, "execution cancelled");
+            send_remaining_logs(shared, request, unsent).await;
+            None
+        }
+        StopReason::Superseded => {
+            tracing::info!(execution_id = %id, task = %task, attempt = request.attempt, "held attempt dropped for a later one");
+            None
+        }
+        StopReason::ShutdownWhileHeld => Some(failed(request, NOT_STARTED_AT_SHUTDOWN.to_owned(), unsent)),
+        StopReason::Shutdown => {
+            Some(failed(request, "interrupted: the executor instance shut down".to_owned(), unsent))
+        }
+    }
 }
 
 fn failed(request: &DispatchRequest, error: String, logs: Vec<String>) -> CallbackRequest {

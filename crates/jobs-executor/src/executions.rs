@@ -1,7 +1,8 @@
-//! The table of executions this instance took: admission, concurrency limit, cancel and drain.
+//! The table of executions this instance took: admission, concurrency limit, holding, cancel and drain.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
 
 use tokio::sync::watch;
 use tokio::task::{AbortHandle, JoinHandle};
@@ -9,35 +10,40 @@ use tokio::task::{AbortHandle, JoinHandle};
 use jobs_model::ExecutionId;
 
 use crate::handler::Outcome;
+use crate::recent::RecentAttempts;
 
-/// How many taken (execution, attempt) pairs are remembered to ignore repeated dispatches.
-const REMEMBERED_ATTEMPTS: usize = 10_000;
-
-/// Why a handler was aborted.
+/// Why an execution was stopped before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StopReason {
     /// `POST /cancel`: the scheduler already settled the execution, no callback.
     Cancelled,
+    /// A later attempt of the same execution arrived while this one was held and took its place: no callback.
+    Superseded,
+    /// The instance shuts down before the held execution's instant: reported failed, the handler never ran.
+    ShutdownWhileHeld,
     /// The instance shuts down and the handler outlived `shutdown_timeout`: reported failed.
     Shutdown,
 }
 
+/// What the task of an execution produces: the handler's outcome, or why the handler never started.
+pub(crate) type TaskOutput = Result<Outcome, StopReason>;
+
 /// The answer to a dispatch.
 #[derive(Debug)]
 pub(crate) enum Admission {
-    /// The handler runs; here is its task.
-    Accepted(JoinHandle<Outcome>),
-    /// This attempt was taken before: ignored.
+    /// The execution is taken; here is its task (which may first hold until the instant).
+    Accepted(JoinHandle<TaskOutput>),
+    /// This attempt or a later one of the execution was taken here (held, running or finished lately): ignored.
     Duplicate,
-    /// Another attempt of the same execution still runs here.
+    /// An earlier attempt of the same execution still runs here.
     AttemptRunning { attempt: u32 },
-    /// `max_concurrency` executions are running.
+    /// `max_concurrency` executions are held or running.
     Busy { running: usize },
     /// The instance is shutting down.
     ShuttingDown,
 }
 
-/// Executions that are running or reporting, keyed by id.
+/// Executions that are held, running or reporting, keyed by id, and the attempts finished lately.
 #[derive(Debug)]
 pub(crate) struct Executions {
     state: Mutex<State>,
@@ -49,14 +55,16 @@ pub(crate) struct Executions {
 #[derive(Debug, Default)]
 struct State {
     entries: HashMap<ExecutionId, Entry>,
-    taken: HashSet<(ExecutionId, u32)>,
-    taken_order: VecDeque<(ExecutionId, u32)>,
+    /// Attempts that left the table, so that a fire delivered again is not run again.
+    recent: RecentAttempts,
     shutting_down: bool,
 }
 
 #[derive(Debug)]
 struct Entry {
     attempt: u32,
+    /// `false` while the execution is held until its instant.
+    started: bool,
     abort: AbortHandle,
     stop: Option<StopReason>,
 }
@@ -66,52 +74,77 @@ impl Executions {
         Self { state: Mutex::default(), count: watch::Sender::new(0), max_concurrency }
     }
 
-    /// Takes attempt `attempt` of `id` unless refused, calling `spawn` to start its handler.
+    /// Takes attempt `attempt` of `id` unless refused, calling `spawn` to start its task.
+    ///
+    /// A `held` execution takes its slot now; its task calls [`start`](Self::start) at the instant.
+    /// A later attempt of an execution held here replaces it.
     pub(crate) fn admit(
         &self,
         id: ExecutionId,
         attempt: u32,
-        spawn: impl FnOnce() -> JoinHandle<Outcome>,
+        held: bool,
+        spawn: impl FnOnce() -> JoinHandle<TaskOutput>,
     ) -> Admission {
         let mut state = self.lock();
-        if state.taken.contains(&(id, attempt)) {
+        let in_table = state.entries.get(&id).map(|entry| entry.attempt);
+        let taken = in_table.max(state.recent.highest(id, Instant::now()));
+        if taken.is_some_and(|taken| attempt <= taken) {
             return Admission::Duplicate;
         }
         if state.shutting_down {
             return Admission::ShuttingDown;
         }
-        if let Some(entry) = state.entries.get(&id) {
-            return Admission::AttemptRunning { attempt: entry.attempt };
+        if let Some(earlier) = state.entries.get(&id) {
+            if earlier.started {
+                return Admission::AttemptRunning { attempt: earlier.attempt };
+            }
+            tracing::info!(execution_id = %id, attempt = earlier.attempt, later = attempt, "held attempt superseded");
+            // Its task finds itself gone from the table and ends without a callback.
+            earlier.abort.abort();
+            state.entries.remove(&id);
         }
         if state.entries.len() >= self.max_concurrency {
             return Admission::Busy { running: state.entries.len() };
         }
         let handle = spawn();
-        state.entries.insert(id, Entry { attempt, abort: handle.abort_handle(), stop: None });
-        state.taken.insert((id, attempt));
-        state.taken_order.push_back((id, attempt));
-        if state.taken_order.len() > REMEMBERED_ATTEMPTS
-            && let Some(oldest) = state.taken_order.pop_front()
-        {
-            state.taken.remove(&oldest);
-        }
+        state.entries.insert(id, Entry { attempt, started: !held, abort: handle.abort_handle(), stop: None });
         self.count.send_replace(state.entries.len());
         Admission::Accepted(handle)
     }
 
-    /// Why the handler of `id` was aborted, if it was.
-    pub(crate) fn stop_reason(&self, id: ExecutionId) -> Option<StopReason> {
-        self.lock().entries.get(&id).and_then(|entry| entry.stop)
+    /// Marks a held execution started, at its instant; the reason instead if it was stopped meanwhile.
+    pub(crate) fn start(&self, id: ExecutionId, attempt: u32) -> Result<(), StopReason> {
+        let mut state = self.lock();
+        let Some(entry) = state.entries.get_mut(&id).filter(|entry| entry.attempt == attempt) else {
+            return Err(StopReason::Superseded);
+        };
+        if let Some(reason) = entry.stop {
+            return Err(reason);
+        }
+        entry.started = true;
+        Ok(())
     }
 
-    /// Removes `id` once it has reported.
-    pub(crate) fn finish(&self, id: ExecutionId) {
+    /// Why attempt `attempt` of `id` was stopped, if it was.
+    pub(crate) fn stop_reason(&self, id: ExecutionId, attempt: u32) -> Option<StopReason> {
+        match self.lock().entries.get(&id) {
+            Some(entry) if entry.attempt == attempt => entry.stop,
+            _ => Some(StopReason::Superseded),
+        }
+    }
+
+    /// Removes attempt `attempt` of `id` once it has reported, and remembers it.
+    pub(crate) fn finish(&self, id: ExecutionId, attempt: u32) {
         let mut state = self.lock();
+        if state.entries.get(&id).is_none_or(|entry| entry.attempt != attempt) {
+            return;
+        }
         state.entries.remove(&id);
+        state.recent.remember(id, attempt, Instant::now());
         self.count.send_replace(state.entries.len());
     }
 
-    /// Aborts the handler of `id`; `false` if `id` is not running here.
+    /// Stops `id`, held or running; `false` if it is not in the table.
     pub(crate) fn cancel(&self, id: ExecutionId) -> bool {
         let mut state = self.lock();
         let Some(entry) = state.entries.get_mut(&id) else {
@@ -122,21 +155,26 @@ impl Executions {
         true
     }
 
-    /// The ids of the executions running or reporting, for heartbeats.
+    /// The ids of the executions held, running or reporting, for heartbeats.
     pub(crate) fn ids(&self) -> Vec<ExecutionId> {
         let mut ids: Vec<ExecutionId> = self.lock().entries.keys().copied().collect();
         ids.sort_unstable();
         ids
     }
 
-    /// How busy the instance is, from 0 (idle) to 1 (at `max_concurrency`).
+    /// How busy the instance is, from 0 (idle) to 1 (at `max_concurrency`); held executions count.
     pub(crate) fn load(&self) -> f64 {
         self.lock().entries.len() as f64 / self.max_concurrency.max(1) as f64
     }
 
-    /// Refuses every later dispatch.
+    /// Refuses every later dispatch, and drops the held executions: they will report failed.
     pub(crate) fn begin_shutdown(&self) {
-        self.lock().shutting_down = true;
+        let mut state = self.lock();
+        state.shutting_down = true;
+        for entry in state.entries.values_mut().filter(|entry| !entry.started) {
+            entry.stop.get_or_insert(StopReason::ShutdownWhileHeld);
+            entry.abort.abort();
+        }
     }
 
     /// Waits until every execution has reported.

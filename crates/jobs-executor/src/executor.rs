@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) handlers: BTreeMap<String, Handler>,
     pub(crate) client: Arc<SchedulerClient>,
     pub(crate) executions: Executions,
+    /// Early delivery is on: a fire that arrives before its instant is held until then.
+    pub(crate) early_delivery: bool,
     /// The id the scheduler gave this instance, once registered.
     pub(crate) executor_id: watch::Sender<Option<ExecutorId>>,
 }
@@ -85,6 +87,8 @@ impl Executor {
         let port = local_addr.port();
         let instance_id = self.instance_id.unwrap_or_else(|| format!("{}-{port}", hostname()));
         let base_url = self.base_url.unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+        // At most `MAX_EARLY_DELIVERY` after `build`, so it fits.
+        let early_delivery_ms = u64::try_from(self.early_delivery.as_millis()).unwrap_or(u64::MAX);
         let request = RegisterRequest {
             name: self.name,
             instance_id: instance_id.clone(),
@@ -94,14 +98,14 @@ impl Executor {
             tags: self.tags,
             metadata: Default::default(),
             tasks: self.tasks,
-            early_delivery_ms: (!self.early_delivery.is_zero())
-                .then(|| u64::try_from(self.early_delivery.as_millis()).unwrap_or(u64::MAX)),
+            early_delivery_ms: (early_delivery_ms > 0).then_some(early_delivery_ms),
         };
         let shared = Arc::new(Shared {
             instance_id,
             handlers: self.handlers,
             client: Arc::new(self.client),
             executions: Executions::new(self.max_concurrency),
+            early_delivery: early_delivery_ms > 0,
             executor_id: watch::Sender::new(None),
         });
 
@@ -183,9 +187,9 @@ impl ExecutorHandle {
         }
     }
 
-    /// Stops taking work (503), waits up to `shutdown_timeout` for running handlers and their
-    /// callbacks (interrupting and reporting failed those that outlive it), stops heartbeating,
-    /// deregisters, and stops the server.
+    /// Stops taking work (503), drops the executions held for a later instant (reporting them failed, their
+    /// handlers never run), waits up to `shutdown_timeout` for running handlers and their callbacks (interrupting
+    /// and reporting failed those that outlive it), stops heartbeating, deregisters, and stops the server.
     ///
     /// A failed deregistration is logged, not returned: the scheduler's health checks catch up.
     ///

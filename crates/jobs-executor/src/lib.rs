@@ -36,6 +36,33 @@
 //! executor sends is then signed, and `/execute` and `/cancel` take only requests the scheduler
 //! signed. With `auth.api_tokens` only, [`ExecutorBuilder::api_token`] sends a bearer token.
 //!
+//! # Early delivery
+//!
+//! By default an executor asks the scheduler for early delivery ([`DEFAULT_EARLY_DELIVERY`], one second): a fire
+//! may arrive up to that long before its instant, so that a burst of fires due at the same second is already
+//! here when the second begins. The executor answers such an `/execute` with 202 at once and holds the
+//! execution: it takes its concurrency slot (a full instance answers 429 on receipt), it is listed in the
+//! heartbeats as running, and its handler starts at the fire's `scheduled_at` ([`JobContext::scheduled_at`]) by
+//! this process's clock, never earlier. Keep the clock synchronized (NTP): a clock that runs behind starts
+//! handlers late, one that runs ahead starts them early.
+//!
+//! A `/cancel` that comes before the instant drops the execution: its handler never runs and no callback is sent
+//! (the scheduler already ended it). At shutdown, held executions are dropped too, but reported failed (error
+//! `not started: the executor instance shut down before the scheduled time`), so that the scheduler's retry
+//! policy applies as for a handler interrupted at shutdown.
+//!
+//! [`ExecutorBuilder::early_delivery`] sets the lead, at most [`MAX_EARLY_DELIVERY`] (the scheduler caps it
+//! with its own `scheduler.early_delivery`); `early_delivery(Duration::ZERO)` turns it off, and every handler
+//! then starts when its fire arrives.
+//!
+//! # Delivered twice, run once
+//!
+//! A scheduler may send the same fire again, for instance a new leader after a failover. An `/execute` for an
+//! attempt of an execution this instance already took (held, running, or finished within the last ten minutes;
+//! the most recent 100,000 are remembered) answers 202 and runs nothing; so does an earlier attempt. A later
+//! attempt is a retry and runs (it takes the place of an earlier attempt still held here; while an earlier
+//! attempt still runs here it gets 429, and the scheduler tries another instance).
+//!
 //! In tests, bind port 0 and use [`Executor::start`]: the [`ExecutorHandle`] tells the port,
 //! and [`ExecutorHandle::shutdown`] stops the executor gracefully.
 #![warn(missing_docs)]
@@ -51,6 +78,7 @@ mod executions;
 mod executor;
 mod handler;
 mod logs;
+mod recent;
 mod registration;
 mod server;
 
@@ -59,7 +87,10 @@ pub use jobs_model::{
     ExecutionId, ExecutionMode, ExecutorId, MisfirePolicy, Parameters, RetryBackoff, TaskId, Timestamp,
 };
 
-pub use crate::builder::{DEFAULT_MAX_CONCURRENCY, DEFAULT_SCHEDULER_URL, DEFAULT_SHUTDOWN_TIMEOUT, ExecutorBuilder};
+pub use crate::builder::{
+    DEFAULT_EARLY_DELIVERY, DEFAULT_MAX_CONCURRENCY, DEFAULT_SCHEDULER_URL, DEFAULT_SHUTDOWN_TIMEOUT, ExecutorBuilder,
+    MAX_EARLY_DELIVERY,
+};
 pub use crate::context::JobContext;
 pub use crate::error::{Error, Result};
 pub use crate::executor::{Executor, ExecutorHandle};

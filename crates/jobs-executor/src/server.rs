@@ -69,7 +69,8 @@ async fn execute(State(shared): State<Arc<Shared>>, body: Result<Json<DispatchRe
     let task = request.task_name.clone();
     match execution::dispatch(&shared, request) {
         Dispatched::Accepted => (StatusCode::ACCEPTED, Json(json!({"status": "accepted"}))).into_response(),
-        Dispatched::Duplicate => (StatusCode::OK, Json(json!({"status": "duplicate"}))).into_response(),
+        // 2xx, so that the scheduler does not hand the fire to another instance: it is taken here already.
+        Dispatched::Duplicate => (StatusCode::ACCEPTED, Json(json!({"status": "duplicate"}))).into_response(),
         Dispatched::UnknownTask => error(
             StatusCode::NOT_FOUND,
             "unknown_task",

@@ -1,8 +1,10 @@
 //! Tests of the builder's checks.
 
+use std::time::Duration;
+
 use jobs_model::protocol::DeclaredTask;
 
-use crate::builder::{ExecutorBuilder, http_url};
+use crate::builder::{DEFAULT_EARLY_DELIVERY, ExecutorBuilder, http_url};
 use crate::{Executor, JobContext, JobError};
 
 async fn noop(_ctx: JobContext) -> Result<(), JobError> {
@@ -63,6 +65,17 @@ fn bad_options_are_named() {
     check(
         Executor::builder("g").max_concurrency(0),
         Err("invalid executor option `max_concurrency`: must be at least 1"),
+    );
+}
+
+#[test]
+fn early_delivery_is_on_by_default_and_at_most_a_minute() {
+    assert_eq!(Executor::builder("g").build().unwrap().early_delivery, DEFAULT_EARLY_DELIVERY);
+    check(Executor::builder("g").early_delivery(Duration::ZERO), Ok(&[]));
+    check(Executor::builder("g").early_delivery(Duration::from_secs(60)), Ok(&[]));
+    check(
+        Executor::builder("g").early_delivery(Duration::from_millis(60_001)),
+        Err("invalid executor option `early_delivery`: 60.001s is more than 60s, the most a scheduler accepts"),
     );
 }
 

@@ -1,7 +1,7 @@
 //! `POST /execute`, `POST /cancel` and `GET /health`: handlers, outcomes, callbacks and logs.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::{Value, json};
 use tokio::sync::Semaphore;
@@ -93,41 +93,6 @@ async fn a_handler_over_its_timeout_reports_failed() {
     let callback = fake.callback(request.execution_id).await;
     assert_eq!(callback.status, CallbackStatus::Failed);
     assert_eq!(callback.error.as_deref(), Some("timed out after 1s"));
-    handle.shutdown().await.unwrap();
-}
-
-#[tokio::test]
-async fn a_taken_execution_attempt_is_ignored_and_a_new_attempt_runs() {
-    let fake = FakeScheduler::start().await;
-    let runs = Arc::new(AtomicUsize::new(0));
-    let counting = {
-        let runs = runs.clone();
-        move |ctx: JobContext| {
-            let runs = runs.clone();
-            async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                Ok(ctx.attempt())
-            }
-        }
-    };
-    let handle = started(executor([fake.url.clone()]).handler("count", counting)).await;
-    let mut request = dispatch_request(&fake, "count", json!({}));
-
-    assert_eq!(execute(&handle, &request).await.0, 202);
-    assert_eq!(execute(&handle, &request).await, (200, json!({"status": "duplicate"})));
-    fake.callback(request.execution_id).await;
-    assert_eq!(execute(&handle, &request).await.0, 200);
-    assert_eq!(runs.load(Ordering::SeqCst), 1);
-    assert_eq!(fake.callbacks_for(request.execution_id).len(), 1);
-
-    // A retry is another attempt of the same execution: it runs.
-    request.attempt = 2;
-    assert_eq!(execute(&handle, &request).await.0, 202);
-    wait_for("the second attempt's callback", || {
-        fake.callbacks_for(request.execution_id).into_iter().find(|c| c.result == Some(json!(2)))
-    })
-    .await;
-    assert_eq!(runs.load(Ordering::SeqCst), 2);
     handle.shutdown().await.unwrap();
 }
 

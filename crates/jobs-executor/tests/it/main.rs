@@ -1,5 +1,6 @@
 //! Integration tests of the executor SDK against a fake scheduler.
 
+mod early;
 mod execute;
 mod registration;
 mod shutdown;
