@@ -49,6 +49,7 @@ impl FakeExecutor {
         self.switches.execute_status.store(status, Ordering::SeqCst);
     }
 
+    /// The `/execute` bodies taken, each with `received_at` (unix milliseconds) added.
     pub(crate) fn executed(&self) -> Vec<Value> {
         self.switches.executed.lock().expect("executed").clone()
     }
@@ -59,13 +60,24 @@ impl FakeExecutor {
 
     /// Registers with the scheduler under `instance_id`, declaring `tasks`; returns the executor id.
     pub(crate) async fn register(&self, app: &crate::support::TestApp, instance_id: &str, tasks: &[&str]) -> String {
+        self.register_with(app, instance_id, tasks, json!({})).await
+    }
+
+    /// [`FakeExecutor::register`] with `extra` fields in the registration (an object).
+    pub(crate) async fn register_with(
+        &self,
+        app: &crate::support::TestApp,
+        instance_id: &str,
+        tasks: &[&str],
+        extra: Value,
+    ) -> String {
         let tasks: Vec<Value> = tasks.iter().map(|task| json!({"task_name": task})).collect();
-        let (status, body) = app
-            .post(
-                "/api/v1/executors/register",
-                json!({"name": "fake", "instance_id": instance_id, "base_url": self.base_url, "tasks": tasks}),
-            )
-            .await;
+        let mut registration =
+            json!({"name": "fake", "instance_id": instance_id, "base_url": self.base_url, "tasks": tasks});
+        if let (Some(registration), Some(extra)) = (registration.as_object_mut(), extra.as_object()) {
+            registration.extend(extra.clone());
+        }
+        let (status, body) = app.post("/api/v1/executors/register", registration).await;
         assert!(status == 200 || status == 201, "{body}");
         body["executor_id"].as_str().expect("executor_id").to_owned()
     }
@@ -80,6 +92,8 @@ async fn execute(State(switches): State<Arc<Switches>>, Json(body): Json<Value>)
     if status != 0 {
         return StatusCode::from_u16(status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
     }
+    let mut body = body;
+    body["received_at"] = json!(jobs_model::Timestamp::now().as_millis());
     switches.executed.lock().expect("executed").push(body);
     StatusCode::ACCEPTED
 }

@@ -9,6 +9,7 @@ mod e2e;
 mod engine_faults;
 mod executions;
 mod fake_executor;
+mod hot_path;
 mod lists;
 mod misfire;
 mod operations;
