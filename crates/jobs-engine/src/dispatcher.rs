@@ -157,11 +157,11 @@ impl Dispatcher {
     /// execution it already took (it registered early delivery, whose contract says so), or its send time is
     /// later than this leadership's start by more than instances' clocks may differ, so the earlier leader, whose
     /// lease ended before this one began, cannot have sent it.
-    pub(crate) fn may_resend(&self, execution: &Execution, took_over_at: Timestamp) -> bool {
-        let deduplicates = execution
-            .executor_id
-            .and_then(|id| self.registry.cached_candidate(id))
-            .is_some_and(|executor| executor.early_delivery_ms > 0);
+    pub(crate) async fn may_resend(&self, execution: &Execution, took_over_at: Timestamp) -> bool {
+        let deduplicates = match execution.executor_id {
+            Some(id) => self.registry.instance(id).await.is_some_and(|executor| executor.early_delivery_ms > 0),
+            None => false,
+        };
         let send_at = execution.started_at.unwrap_or(execution.scheduled_at);
         deduplicates || send_at.millis_since(took_over_at) > CLOCK_MARGIN_MS
     }
@@ -318,6 +318,10 @@ impl Dispatcher {
         task: &Task,
         reasons: &mut Vec<String>,
     ) -> Result<bool, jobs_storage::Error> {
+        if self.sent.take_withdrawn(execution.id) {
+            tracing::debug!("claimed fire ended before its send time; not sent");
+            return Ok(true);
+        }
         let Some(executor_id) = execution.executor_id else { return Ok(false) };
         let Some(executor) = self.registry.cached_candidate(executor_id) else {
             reasons.push(format!("instance {executor_id} no longer takes work"));

@@ -112,7 +112,7 @@ impl Queue {
             tasks.values().map(|task| (task.id, task.spec.execution_mode)).collect();
         waiting.retain(|task| modes.get(task) == Some(&ExecutionMode::Sequential));
         for execution in select(candidates, &modes) {
-            if execution.is_preclaimed() && !self.may_send_claimed(&execution) {
+            if execution.is_preclaimed() && !self.may_send_claimed(&execution).await {
                 continue;
             }
             match tasks.get(&execution.task_id) {
@@ -138,11 +138,11 @@ impl Queue {
     /// Whether a fire written with its first attempt claimed may be sent from here: not while this instance sends
     /// it or waits for its end; yes if this leadership claimed it (then it was never sent), or if sending it again
     /// cannot run it twice. Otherwise its delivery is unknown, and its instance's next heartbeat settles it.
-    fn may_send_claimed(&self, execution: &Execution) -> bool {
+    async fn may_send_claimed(&self, execution: &Execution) -> bool {
         if self.dispatcher.owns(execution.id) {
             return false;
         }
-        execution.epoch == Some(self.epoch) || self.dispatcher.may_resend(execution, self.took_over_at)
+        execution.epoch == Some(self.epoch) || self.dispatcher.may_resend(execution, self.took_over_at).await
     }
 }
 

@@ -3,6 +3,9 @@
 //! The callback of a successful attempt is one conditional update; what follows it (freeing the instance's slot for
 //! `least_loaded`, waking the queue for the task) comes from here. An attempt that ends through another instance is
 //! forgotten once its deadline has passed.
+//!
+//! It also holds the claimed fires that ended here before their send time (cancelled, their task deleted or
+//! replaced): the dispatcher, which reads nothing from the database at a fire's instant, drops them.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -11,7 +14,8 @@ use jobs_model::{ExecutionId, ExecutorId, TaskId, Timestamp};
 
 /// Entries are checked for expiry once per this many insertions.
 const PRUNE_EVERY: usize = 1024;
-/// How long past its deadline an entry is kept (the timeout sweep ends the attempt meanwhile).
+/// How long past its deadline an entry is kept (the timeout sweep ends the attempt meanwhile), and how long a
+/// withdrawn fire is remembered (its send time is at most seconds away).
 const KEEP_PAST_DEADLINE_MS: i64 = 60_000;
 
 /// One attempt this leader sent.
@@ -30,6 +34,8 @@ pub(crate) struct Sent {
 #[derive(Debug, Default)]
 struct Inner {
     attempts: HashMap<ExecutionId, SentAttempt>,
+    /// Claimed fires that ended before they were sent, with when.
+    withdrawn: HashMap<ExecutionId, Timestamp>,
     inserted: usize,
 }
 
@@ -39,6 +45,7 @@ impl Sent {
         inner.inserted += 1;
         if inner.inserted.is_multiple_of(PRUNE_EVERY) {
             inner.attempts.retain(|_, sent| now.millis_since(sent.deadline) < KEEP_PAST_DEADLINE_MS);
+            inner.withdrawn.retain(|_, at| now.millis_since(*at) < KEEP_PAST_DEADLINE_MS);
         }
         inner.attempts.insert(id, attempt);
     }
@@ -46,6 +53,19 @@ impl Sent {
     /// Forgets an attempt that ended, returning it if this leader sent it.
     pub(crate) fn take(&self, id: ExecutionId) -> Option<SentAttempt> {
         self.lock().attempts.remove(&id)
+    }
+
+    /// A claimed fire ended before it was known to be sent: unless it was sent already, it must not be.
+    pub(crate) fn withdraw(&self, id: ExecutionId, now: Timestamp) {
+        let mut inner = self.lock();
+        if !inner.attempts.contains_key(&id) {
+            inner.withdrawn.insert(id, now);
+        }
+    }
+
+    /// Whether a fire about to be sent was withdrawn (and forgets it).
+    pub(crate) fn take_withdrawn(&self, id: ExecutionId) -> bool {
+        self.lock().withdrawn.remove(&id).is_some()
     }
 
     pub(crate) fn contains(&self, id: ExecutionId) -> bool {
@@ -79,6 +99,18 @@ mod tests {
         assert_eq!(sent.take(id), Some(first));
         assert_eq!(sent.take(id), None);
         assert!(!sent.contains(id));
+    }
+
+    #[test]
+    fn a_withdrawn_fire_is_dropped_once_unless_it_was_sent() {
+        let sent = Sent::default();
+        let (unsent, gone) = (ExecutionId::new(), ExecutionId::new());
+        sent.insert(gone, attempt(10_000), Timestamp::from_millis(0));
+        sent.withdraw(unsent, Timestamp::from_millis(0));
+        sent.withdraw(gone, Timestamp::from_millis(0));
+        assert!(sent.take_withdrawn(unsent));
+        assert!(!sent.take_withdrawn(unsent), "forgotten once dropped");
+        assert!(!sent.take_withdrawn(gone), "a fire already sent is not withdrawn");
     }
 
     #[test]

@@ -185,6 +185,9 @@ impl Settler {
 
     /// Everything that follows an end the database accepted.
     fn ended(&self, execution: &Execution, status: ExecutionStatus, error: Option<&str>) {
+        if execution.is_preclaimed() {
+            self.sent.withdraw(execution.id, self.clock.now());
+        }
         self.metrics.finished(status);
         if matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout) {
             tracing::warn!(execution_id = %execution.id, error, status = %status, "execution failed");

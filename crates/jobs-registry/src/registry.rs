@@ -213,6 +213,12 @@ impl Registry {
         executor.takes_work(Timestamp::now(), self.offline_after_millis()).then(|| executor.clone())
     }
 
+    /// Instance `id` as a snapshot at most a second old has it, whatever its state.
+    pub async fn instance(&self, id: ExecutorId) -> Option<Arc<Executor>> {
+        let (executors, _, _) = self.snapshot().await.ok()?;
+        executors.iter().find(|executor| executor.id == id).cloned()
+    }
+
     /// The health changes the health checks find from now on (only the leader runs them).
     pub fn health_changes(&self) -> broadcast::Receiver<HealthChange> {
         self.health_changes.subscribe()

@@ -124,3 +124,38 @@ async fn a_claimed_instance_that_refuses_passes_the_fire_on() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_claimed_fire_cancelled_before_its_instant_is_not_sent() {
+    let app = spawn_app().await;
+    let plain = FakeExecutor::start().await;
+    plain.register(&app, "plain-1", &["tick"]).await;
+    let task = app.create_task(json!({"name": "tick", "cron_expression": "* * * * * *"})).await;
+    let task_id = task["id"].as_str().expect("task id").to_owned();
+    // A fire is written (claimed for the only instance) well before its instant: catch one and cancel it.
+    let claimed =
+        wait_for("a fire claimed ahead of its instant", Duration::from_secs(30), || async {
+            let (_, page) = app.get(&format!("/api/v1/executions?task_id={task_id}&status=pending&limit=50")).await;
+            let now = jobs_model::Timestamp::now().as_millis();
+            page["items"].as_array().cloned().unwrap_or_default().into_iter().find(|execution| {
+                execution["executor_id"].is_string() && millis(&execution["scheduled_at"]) > now + 300
+            })
+        })
+        .await;
+    let id = claimed["id"].as_str().expect("execution id");
+    let (status, cancelled) = app.post(&format!("/api/v1/executions/{id}/cancel"), json!({})).await;
+    assert_eq!(status, 200, "{cancelled}");
+    let slot = millis(&claimed["scheduled_at"]);
+    wait_for("two later fires", Duration::from_secs(30), || async {
+        plain.executed().iter().filter(|body| millis(&body["scheduled_at"]) > slot).nth(1).map(|_| ())
+    })
+    .await;
+    assert!(
+        plain.executed().iter().all(|body| body["execution_id"].as_str() != Some(id)),
+        "the cancelled fire was sent: {:?}",
+        plain.executed()
+    );
+    let (_, execution) = app.get(&format!("/api/v1/executions/{id}")).await;
+    assert_eq!(execution["status"], "cancelled", "{execution}");
+    app.stop().await;
+}
