@@ -71,7 +71,12 @@ impl HttpExecutorClient {
             .map_err(|error| DispatchError::Unreachable(format!("{url}: {}", without_url(&error))))?;
         let status = response.status().as_u16();
         match status {
-            200..=299 => Ok(()),
+            200..=299 => {
+                // Read to its end, the answer leaves its connection to the pool for the next request; dropped
+                // unread, the connection would be closed and the next send would open another.
+                let _ = response.bytes().await;
+                Ok(())
+            }
             429 | 503 => Err(DispatchError::Busy(status)),
             _ => {
                 let mut body = response.text().await.unwrap_or_default();
