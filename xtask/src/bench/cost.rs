@@ -24,6 +24,10 @@ const COUNTERS: &[&str] = &[
     "Com_delete_multi",
 ];
 
+/// Commands read alongside, per execution but not summed with the statements: transactions, and
+/// `Com_admin_commands`, which counts pings (a connection pool may ping on every checkout).
+const OTHER_COMMANDS: &[&str] = &["Com_begin", "Com_commit", "Com_rollback", "Com_admin_commands"];
+
 /// Printed with the figures: the counters are the whole server's.
 pub(crate) const NOTE: &str =
     "statement counters are server-wide (SHOW GLOBAL STATUS): nothing else may use the server during the bench";
@@ -58,7 +62,8 @@ impl Probe {
         let at = Timestamp::now();
         let scheduler_ticks = cpu_ticks(self.scheduler_pid)?;
         let database_ticks = self.database_pid.and_then(|pid| cpu_ticks(pid).ok());
-        let names = COUNTERS.iter().map(|name| format!("'{name}'")).collect::<Vec<_>>().join(", ");
+        let names =
+            COUNTERS.iter().chain(OTHER_COMMANDS).map(|name| format!("'{name}'")).collect::<Vec<_>>().join(", ");
         let sql = format!("SHOW GLOBAL STATUS WHERE Variable_name IN ({names})");
         let mut counters = BTreeMap::new();
         for row in self.db.query_all_raw(Statement::from_string(DbBackend::MySql, sql)).await? {
@@ -75,13 +80,14 @@ impl Probe {
     pub(crate) async fn per_execution(&self, before: &Sample, after: &Sample) -> anyhow::Result<Value> {
         let executions = self.successes_between(before.at, after.at).await?;
         let per = |delta: u64| if executions == 0 { 0.0 } else { round2(delta as f64 / executions as f64) };
-        let mut statements = serde_json::Map::new();
-        let mut total = 0;
-        for (name, value) in &after.counters {
-            let delta = value.saturating_sub(before.counters.get(name).copied().unwrap_or(0));
-            total += delta;
-            statements.insert(name.clone(), json!(per(delta)));
-        }
+        let delta = |name: &str| {
+            let read = |sample: &Sample| sample.counters.get(name).copied().unwrap_or(0);
+            read(after).saturating_sub(read(before))
+        };
+        let breakdown = |names: &[&str]| -> serde_json::Map<String, Value> {
+            names.iter().map(|&name| (name.to_owned(), json!(per(delta(name))))).collect()
+        };
+        let total = COUNTERS.iter().map(|name| delta(name)).sum();
         let hz = ticks_per_second();
         let micros = |ticks: u64| ticks as f64 / hz * 1e6;
         let cpu = |before: u64, after: u64| {
@@ -94,7 +100,8 @@ impl Probe {
         Ok(json!({
             "executions": executions,
             "statements_per_execution": per(total),
-            "statements": statements,
+            "statements": breakdown(COUNTERS),
+            "other_commands": breakdown(OTHER_COMMANDS),
             "cpu_us_per_execution": {
                 "scheduler": cpu(before.scheduler_ticks, after.scheduler_ticks),
                 "database": database,

@@ -64,6 +64,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
         "ramp": ramp,
         "statements_per_execution": cost["statements_per_execution"],
         "statements": cost["statements"],
+        "other_commands": cost["other_commands"],
         "cost_window": {"tasks": cost["tasks"], "executions": cost["executions"], "note": cost::NOTE},
         // Moved to the report's top level by `bench::run`.
         "cpu_us_per_execution": cost["cpu_us_per_execution"],
