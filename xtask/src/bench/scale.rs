@@ -8,7 +8,9 @@ use serde_json::{Value, json};
 use jobs_migrations::sea_orm::{ConnectionTrait, Database};
 use jobs_model::TaskId;
 
-use crate::bench::support::{Options, Scheduler, build_release, client, fresh_database, get, wait_for};
+use crate::bench::support::{
+    Options, Scheduler, build_release, client, cpu_ticks, fresh_database, get, ticks_per_second, wait_for,
+};
 
 const ROWS_PER_INSERT: usize = 1000;
 
@@ -35,8 +37,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
     let measured = Duration::from_secs(if options.quick { 10 } else { 30 });
     tokio::time::sleep(measured).await;
     let cpu_after = cpu_ticks(pid)?;
-    let ticks_per_second = 100.0; // USER_HZ on Linux
-    let idle_cpu_pct = (cpu_after - cpu_before) as f64 / ticks_per_second / measured.as_secs_f64() * 100.0;
+    let idle_cpu_pct = (cpu_after - cpu_before) as f64 / ticks_per_second() / measured.as_secs_f64() * 100.0;
     let rss_after_mb = rss_mb(pid)?;
     scheduler.stop();
     Ok(json!({
@@ -92,15 +93,4 @@ fn rss_mb(pid: u32) -> anyhow::Result<f64> {
         .and_then(|value| value.parse().ok())
         .ok_or_else(|| anyhow::anyhow!("no VmRSS for {pid}"))?;
     Ok(rss_mb_rounded(kb / 1024.0))
-}
-
-/// User plus system CPU ticks of a process.
-fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-    // Fields after the command name (which may hold spaces) start after the last ')'.
-    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
-    let stime: u64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Ok(utime + stime)
 }

@@ -147,18 +147,21 @@ where
     }
 }
 
+/// Executions a recording executor runs at once: far more than a burst of 1,000 fires due in the same second.
+const MAX_CONCURRENCY: usize = 100_000;
+
 /// One execution as the executor received it.
 #[derive(Debug, Clone)]
 pub(crate) struct Receipt {
     pub(crate) task: Arc<str>,
     pub(crate) scheduled_at: Timestamp,
     pub(crate) received_at: Timestamp,
-    /// Receipt time in microseconds since the epoch, for lateness below a millisecond.
+    /// Handler start in microseconds since the epoch, for lateness below a millisecond.
     pub(crate) received_us: i64,
 }
 
 impl Receipt {
-    /// Executor receipt time minus the scheduled fire time, in microseconds.
+    /// Handler start minus the scheduled fire time, in microseconds; negative if the handler started early.
     pub(crate) fn lateness_us(&self) -> i64 {
         self.received_us - self.scheduled_at.as_millis() * 1000
     }
@@ -174,16 +177,22 @@ pub(crate) fn snapshot(receipts: &Receipts) -> Vec<Receipt> {
     receipts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
 }
 
-/// An in-process SDK executor that records when each execution of `tasks` arrives and succeeds at once.
+/// An in-process SDK executor that records when the handler of each execution of `tasks` starts (with no early
+/// delivery, its receipt) and succeeds at once.
+/// `early_delivery` is the lead it asks for: how long before `scheduled_at` the scheduler may send a fire.
 pub(crate) async fn recording_executor(
     instance_id: &str,
     scheduler_urls: Vec<String>,
     tasks: &[String],
     receipts: &Receipts,
+    early_delivery: Duration,
 ) -> anyhow::Result<ExecutorHandle> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let mut builder =
-        Executor::builder("bench").instance_id(instance_id).scheduler_urls(scheduler_urls).max_concurrency(100_000);
+    let mut builder = Executor::builder("bench")
+        .instance_id(instance_id)
+        .scheduler_urls(scheduler_urls)
+        .max_concurrency(MAX_CONCURRENCY)
+        .early_delivery(early_delivery);
     for task in tasks {
         let receipts = receipts.clone();
         let name: Arc<str> = Arc::from(task.as_str());
@@ -227,4 +236,26 @@ pub(crate) fn lateness_summary(latenesses_us: impl IntoIterator<Item = i64>) -> 
     }
     let ms = |us: u64| us as f64 / 1000.0;
     Ok((ms(histogram.value_at_quantile(0.5)), ms(histogram.value_at_quantile(0.99)), ms(histogram.max())))
+}
+
+/// User plus system CPU time of a process, in clock ticks (see [`ticks_per_second`]).
+pub(crate) fn cpu_ticks(pid: u32) -> anyhow::Result<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).with_context(|| format!("no process {pid}"))?;
+    // Fields after the command name (which may hold spaces) start after the last ')'.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11).and_then(|v| v.parse().ok()).unwrap_or(0);
+    let stime: u64 = fields.get(12).and_then(|v| v.parse().ok()).unwrap_or(0);
+    Ok(utime + stime)
+}
+
+/// Clock ticks per second of `/proc/<pid>/stat` (`getconf CLK_TCK`; 100 where that cannot be asked).
+pub(crate) fn ticks_per_second() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|output| String::from_utf8(output.stdout).ok())
+        .and_then(|text| text.trim().parse().ok())
+        .unwrap_or(100.0)
 }

@@ -1,0 +1,106 @@
+//! The targets of the summary: each figure of the report next to what it should be, and whether it is.
+
+#[cfg(test)]
+mod tests;
+
+use serde_json::Value;
+
+use self::Bound::{AtLeast, AtMost, Below};
+use self::Figure::{At, Curve, CurveTotal};
+
+/// Where a figure is in the report.
+#[derive(Debug, Clone, Copy)]
+enum Figure {
+    /// A JSON pointer into the report.
+    At(&'static str),
+    /// A field of the curve's row for (tasks, executor).
+    Curve(usize, &'static str, &'static str),
+    /// A field summed over the curve's rows.
+    CurveTotal(&'static str),
+}
+
+impl Figure {
+    fn read(self, report: &Value) -> Option<f64> {
+        match self {
+            Self::At(pointer) => report.pointer(pointer)?.as_f64(),
+            Self::Curve(tasks, executor, field) => {
+                let rows = report["curve"].as_array()?;
+                rows.iter().find(|row| row["tasks"] == tasks && row["executor"] == executor)?[field].as_f64()
+            }
+            Self::CurveTotal(field) => {
+                let rows = report["curve"].as_array()?;
+                Some(rows.iter().filter_map(|row| row[field].as_f64()).sum())
+            }
+        }
+    }
+}
+
+/// What a figure should be.
+#[derive(Debug, Clone, Copy)]
+enum Bound {
+    AtMost(f64),
+    AtLeast(f64),
+    /// Strictly below another figure of the same run, named for the table.
+    Below(Figure, &'static str),
+}
+
+const PEER: &str = "tokio-cron-scheduler";
+
+const TARGETS: &[(&str, Figure, Bound)] = &[
+    ("accuracy lateness p50 (ms)", At("/accuracy/p50_ms"), AtMost(2.0)),
+    ("accuracy lateness p99 (ms)", At("/accuracy/p99_ms"), AtMost(10.0)),
+    ("accuracy lost", At("/accuracy/lost"), AtMost(0.0)),
+    ("accuracy duplicated", At("/accuracy/duplicated"), AtMost(0.0)),
+    ("curve plain p99 at 10 tasks (ms)", Curve(10, "plain", "p99_ms"), AtMost(2.0)),
+    ("curve plain p99 at 100 tasks (ms)", Curve(100, "plain", "p99_ms"), AtMost(20.0)),
+    ("curve plain p99 at 1,000 tasks (ms)", Curve(1000, "plain", "p99_ms"), AtMost(150.0)),
+    ("curve sdk p50 at 1,000 tasks (ms)", Curve(1000, "sdk", "p50_ms"), AtMost(2.0)),
+    ("curve sdk p99 at 1,000 tasks (ms)", Curve(1000, "sdk", "p99_ms"), AtMost(10.0)),
+    ("curve sdk p50 at 1,000 tasks (ms)", Curve(1000, "sdk", "p50_ms"), Below(Curve(1000, PEER, "p50_ms"), PEER)),
+    ("curve sdk p99 at 1,000 tasks (ms)", Curve(1000, "sdk", "p99_ms"), Below(Curve(1000, PEER, "p99_ms"), PEER)),
+    ("curve early starts", CurveTotal("early_starts"), AtMost(0.0)),
+    ("throughput (executions/s)", At("/throughput/executions_per_s"), AtLeast(5000.0)),
+    ("throughput / database ceiling", At("/throughput/ratio"), AtLeast(0.7)),
+    ("statements per execution", At("/throughput/statements_per_execution"), AtMost(2.0)),
+    ("failover first dispatch, max (ms)", At("/failover/first_dispatch_ms_max"), AtMost(1000.0)),
+    ("failover duplicated", At("/failover/duplicated"), AtMost(0.0)),
+    ("failover lost", At("/failover/lost"), AtMost(0.0)),
+    ("scale RSS (MB)", At("/scale/rss_mb"), AtMost(150.0)),
+    ("scale idle CPU (% of a core)", At("/scale/idle_cpu_pct"), AtMost(2.0)),
+    ("scale start to first fire (s)", At("/scale/start_to_first_fire_s"), AtMost(3.0)),
+];
+
+/// One checked target: the metric, our figure, the target as text, and whether it is met.
+#[derive(Debug, PartialEq)]
+pub(crate) struct Check {
+    pub(crate) metric: &'static str,
+    pub(crate) ours: f64,
+    pub(crate) target: String,
+    pub(crate) met: bool,
+}
+
+/// The targets whose figure the report has (a run of some scenarios has only theirs).
+pub(crate) fn check(report: &Value) -> Vec<Check> {
+    TARGETS
+        .iter()
+        .filter_map(|&(metric, figure, bound)| {
+            let ours = figure.read(report)?;
+            let (target, met) = match bound {
+                AtMost(limit) => (format!("≤ {limit}"), ours <= limit),
+                AtLeast(limit) => (format!("≥ {limit}"), ours >= limit),
+                Below(other, name) => {
+                    let theirs = other.read(report)?;
+                    (format!("< {name} ({theirs})"), ours < theirs)
+                }
+            };
+            Some(Check { metric, ours, target, met })
+        })
+        .collect()
+}
+
+pub(crate) fn print_table(report: &Value) {
+    println!("\n| target | ours | wanted | met |\n|---|---|---|---|");
+    for check in check(report) {
+        println!("| {} | {} | {} | {} |", check.metric, check.ours, check.target, if check.met { "yes" } else { "no" });
+    }
+}
