@@ -148,10 +148,16 @@ impl Store {
     }
 }
 
+/// A pooled connection idle this long is pinged before it is handed out.
+const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Opens a pool on `url`, failing within `CONNECT_TIMEOUT` with an error that names the redacted address.
 pub(crate) async fn open(url: &str, backend: Backend, max_connections: u32) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url);
-    options.max_connections(max_connections).sqlx_logging(false);
+    // A ping on every checkout is a round trip before every statement of the hot path; only a connection idle long
+    // enough for a server, proxy or firewall to have dropped it is pinged first (a busy one fails on use, and the
+    // pool discards it).
+    options.max_connections(max_connections).sqlx_logging(false).test_before_acquire_if_idle_for(IDLE_PING_AFTER);
     if backend == Backend::Sqlite {
         if is_sqlite_memory(url) {
             // Every connection to `:memory:` is a database of its own: keep exactly one, forever.
