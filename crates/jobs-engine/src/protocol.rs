@@ -84,13 +84,16 @@ impl Engine {
         let grace =
             i64::try_from(self.registry.heartbeat_interval_seconds()).unwrap_or(i64::MAX / 4_000) * 2_000 + 1_000;
         let now = self.clock.now();
-        let (marked, unsent) =
-            self.store.settle_unsent_claims(id, &request.running_executions, now.add_millis(-grace), now).await?;
-        if marked + unsent > 0 {
-            tracing::info!(executor_id = %id, marked, unsent, "claimed fires of an earlier leader settled");
-            if unsent > 0 {
-                self.queue.post(Wake::Pending);
+        // The heartbeat itself is recorded: a failure here only leaves the claims for the next one.
+        match self.store.settle_unsent_claims(id, &request.running_executions, now.add_millis(-grace), now).await {
+            Ok((marked, unsent)) if marked + unsent > 0 => {
+                tracing::info!(executor_id = %id, marked, unsent, "claimed fires of an earlier leader settled");
+                if unsent > 0 {
+                    self.queue.post(Wake::Pending);
+                }
             }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(executor_id = %id, %error, "cannot settle claimed fires now; next heartbeat"),
         }
         for execution in self.store.running_on(id).await? {
             if reported.contains(&execution.id) {

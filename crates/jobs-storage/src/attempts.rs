@@ -111,6 +111,9 @@ impl Store {
                 .add(execution::Column::StartedAt.lt(sent_before.as_millis()))
         };
         let running: Vec<String> = running.iter().map(ToString::to_string).collect();
+        // Read committed: these range updates run beside the planner's inserts of new claims for the same instance,
+        // and at repeatable read their gap locks could deadlock with them.
+        let txn = self.begin_read_committed().await?;
         let mut marked = 0;
         for chunk in running.chunks(500) {
             marked += Executions::update_many()
@@ -118,7 +121,7 @@ impl Store {
                 .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
                 .filter(claims())
                 .filter(execution::Column::Id.is_in(chunk.iter().cloned()))
-                .exec(self.connection())
+                .exec(&txn)
                 .await?
                 .rows_affected;
         }
@@ -130,9 +133,10 @@ impl Store {
             .col_expr(execution::Column::DeadlineAt, Expr::value(Option::<i64>::None))
             .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
             .filter(claims())
-            .exec(self.connection())
+            .exec(&txn)
             .await?
             .rows_affected;
+        txn.commit().await?;
         Ok((marked, reset))
     }
 
@@ -472,7 +476,9 @@ async fn finish_in(
 /// Ends an attempt that is still in flight with a final `status`; false if it had already ended.
 ///
 /// The first attempt has no row while in flight: it is written here, from the execution's instance and start, so
-/// the execution row must not have moved to another attempt yet.
+/// the execution row must not have moved to another attempt yet. It is inserted without an update first: an update
+/// of a missing row locks the index gap where it would be, and two transactions that each hold that gap and insert
+/// into it deadlock.
 async fn end_attempt_in(
     conn: &impl ConnectionTrait,
     id: ExecutionId,
@@ -481,11 +487,8 @@ async fn end_attempt_in(
     error: Option<&str>,
     at: Timestamp,
 ) -> Result<bool> {
-    if attempt_status_in(conn, id, attempt, status, error, at).await? {
-        return Ok(true);
-    }
     if attempt != 1 {
-        return Ok(false);
+        return attempt_status_in(conn, id, attempt, status, error, at).await;
     }
     let existing = Attempts::find()
         .filter(Column::ExecutionId.eq(id.to_string()))

@@ -7,8 +7,8 @@ use std::time::Duration;
 use jobs_migrations::{Migrator, MigratorTrait};
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{
-    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
-    SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbErr, IsolationLevel,
+    RuntimeErr, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait, Value,
 };
 
 use crate::config::redact_url;
@@ -136,6 +136,14 @@ impl Store {
     /// Closes the pool; clones of this store cannot query afterwards.
     pub async fn close(&self) -> Result<()> {
         Ok(self.db.close_by_ref().await?)
+    }
+
+    /// Begins a transaction at read committed on MySQL and PostgreSQL (no gap locks), a write transaction on SQLite.
+    pub(crate) async fn begin_read_committed(&self) -> Result<DatabaseTransaction> {
+        if self.backend() == Backend::Sqlite {
+            return self.begin().await;
+        }
+        Ok(self.db.begin_with_config(Some(IsolationLevel::ReadCommitted), None).await?)
     }
 
     /// Begins a write transaction (`BEGIN IMMEDIATE` on SQLite, so that a read-then-write never fails half-way).
