@@ -17,6 +17,8 @@ use jobs_storage::{Change, Store};
 
 /// Most changes in one transaction: long enough to share commits, short enough to keep row locks brief.
 const MAX_BATCH: usize = 128;
+/// Most first-attempt marks in one batch (one statement).
+const MAX_MARKS: usize = 500;
 /// Batches written at once; the pool's other connections stay free for reads and the planner.
 const CONCURRENT_BATCHES: usize = 3;
 /// Changes waiting beyond this make callers wait for room (backpressure) rather than grow memory.
@@ -139,6 +141,9 @@ impl Held {
 async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
     let mut ready: VecDeque<Job> = VecDeque::new();
+    // First attempts' marks whose wait is over: written in batches of their own, one statement each, which locks
+    // its rows in id order like every other batch (mixed into a batch of single-row changes, it would not).
+    let mut marks: VecDeque<Job> = VecDeque::new();
     let mut held = Held::default();
     let mut open = true;
     loop {
@@ -146,17 +151,16 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
         while let Ok(job) = receiver.try_recv() {
             admit(job, &mut ready, &mut held);
         }
-        if !ready.is_empty()
-            && let Ok(permit) = permits.clone().try_acquire_owned()
-        {
-            spawn_batch(&store, &mut ready, permit);
+        let pending = !ready.is_empty() || !marks.is_empty();
+        if pending && let Ok(permit) = permits.clone().try_acquire_owned() {
+            spawn_batch(&store, &mut ready, &mut marks, permit);
             continue;
         }
-        if !open && ready.is_empty() {
+        if !open && !pending {
             if held.jobs.is_empty() {
                 return;
             }
-            ready.extend(held.take_due(Instant::now(), true));
+            marks.extend(held.take_due(Instant::now(), true));
             continue;
         }
         let next_mark = held.next_due();
@@ -165,12 +169,12 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
                 Some(job) => admit(job, &mut ready, &mut held),
                 None => open = false,
             },
-            permit = permits.clone().acquire_owned(), if !ready.is_empty() => {
+            permit = permits.clone().acquire_owned(), if pending => {
                 let Ok(permit) = permit else { return };
-                spawn_batch(&store, &mut ready, permit);
+                spawn_batch(&store, &mut ready, &mut marks, permit);
             }
             () = sleep_until(next_mark), if next_mark.is_some() => {
-                ready.extend(held.take_due(Instant::now(), false));
+                marks.extend(held.take_due(Instant::now(), false));
             }
         }
     }
@@ -197,9 +201,15 @@ fn admit(job: Job, ready: &mut VecDeque<Job>, held: &mut Held) {
     }
 }
 
-fn spawn_batch(store: &Store, ready: &mut VecDeque<Job>, permit: OwnedSemaphorePermit) {
-    let take = ready.len().min(MAX_BATCH);
-    let batch: Vec<Job> = ready.drain(..take).collect();
+/// Writes the next batch: changes first, else first attempts' marks (never the two mixed).
+fn spawn_batch(store: &Store, ready: &mut VecDeque<Job>, marks: &mut VecDeque<Job>, permit: OwnedSemaphorePermit) {
+    let batch: Vec<Job> = if ready.is_empty() {
+        let take = marks.len().min(MAX_MARKS);
+        marks.drain(..take).collect()
+    } else {
+        let take = ready.len().min(MAX_BATCH);
+        ready.drain(..take).collect()
+    };
     let store = store.clone();
     tokio::spawn(async move {
         write(&store, batch).await;

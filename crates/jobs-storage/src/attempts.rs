@@ -51,8 +51,9 @@ impl Store {
     ///
     /// Callers sort a batch by execution id so that concurrent batches lock rows in the same order.
     ///
-    /// The "accepted" marks of first attempts share one statement; a mark whose execution has moved on changes
-    /// nothing and still counts as applied.
+    /// The "accepted" marks of first attempts share one statement, written after the other changes; a mark whose
+    /// execution has moved on changes nothing and still counts as applied. Batches of marks alone lock their rows in
+    /// id order like sorted batches of other changes, so the writer keeps the two apart.
     pub async fn apply_changes(&self, changes: &[Change]) -> Result<Vec<bool>> {
         let txn = self.begin().await?;
         let mut applied = Vec::with_capacity(changes.len());
