@@ -27,6 +27,8 @@ const POLL_INTERVAL: Duration = Duration::from_millis(500);
 const LOOK_AHEAD_MS: i64 = 1_000;
 /// Candidates read per pass, of each kind (task heads, and due executions of tasks without an order).
 const BATCH: u64 = 1_000;
+/// A claim of this leadership whose send time is less than this long ago is left to the dispatcher that holds it.
+const OWN_CLAIMS_MS: i64 = 5_000;
 
 /// Why the queue should look now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -84,7 +86,9 @@ impl Queue {
     /// Reads the candidates and hands each to the dispatcher (which sends it at its instant and never twice).
     async fn pass(&self, waiting: &mut HashSet<TaskId>) {
         let due = self.clock.now().add_millis(LOOK_AHEAD_MS);
-        let candidates = match self.store.pending_candidates(due, BATCH).await {
+        // This leadership's recent claims are its dispatcher's; older ones (their send failed to happen) are looked at.
+        let own = (self.epoch, self.clock.now().add_millis(-OWN_CLAIMS_MS));
+        let candidates = match self.store.pending_candidates(due, BATCH, Some(own)).await {
             Ok(candidates) => candidates,
             Err(error) => {
                 tracing::warn!(%error, "cannot read pending executions");

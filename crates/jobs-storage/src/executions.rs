@@ -32,7 +32,7 @@ impl Store {
     /// Stores a manual or retry execution (a cron execution too, guarded by its slot); a duplicate is a conflict.
     #[tracing::instrument(skip_all, fields(execution_id = %execution.id, task_id = %execution.task_id))]
     pub async fn insert_execution(&self, execution: &Execution) -> Result<()> {
-        let model = to_active(execution, None)?;
+        let model = to_active(execution, execution.epoch)?;
         Executions::insert(model).exec_without_returning(self.connection()).await.map_err(|err| {
             conflict_on_unique(err, || {
                 format!(
@@ -95,8 +95,26 @@ impl Store {
     ///   behind by a previous leader), which need not wait for each other.
     ///
     /// Due means its slot came (`scheduled_at <= now`) and so did its retry time, if it has one.
-    pub async fn pending_candidates(&self, now: Timestamp, limit: u64) -> Result<Vec<Execution>> {
-        let pending = || Column::Status.eq(ExecutionStatus::Pending.as_str());
+    ///
+    /// With `own = (epoch, since)`, the fires that leader epoch claimed to send at `since` or later are left out:
+    /// its dispatcher holds them, and a burst of a thousand claims need not be read twice a second for nothing.
+    pub async fn pending_candidates(
+        &self,
+        now: Timestamp,
+        limit: u64,
+        own: Option<(i64, Timestamp)>,
+    ) -> Result<Vec<Execution>> {
+        let not_own = || match own {
+            Some((epoch, since)) => Condition::any()
+                .add(Column::Attempt.ne(1))
+                .add(Column::RetryAt.is_not_null())
+                .add(Column::Epoch.is_null())
+                .add(Column::Epoch.ne(epoch))
+                .add(Column::StartedAt.is_null())
+                .add(Column::StartedAt.lt(since.as_millis())),
+            None => Condition::all(),
+        };
+        let pending = || Condition::all().add(Column::Status.eq(ExecutionStatus::Pending.as_str())).add(not_own());
         let due = || {
             Condition::all()
                 .add(Column::ScheduledAt.lte(now.as_millis()))
@@ -105,7 +123,7 @@ impl Store {
         let heads = Query::select()
             .expr(Func::min(Expr::col(Column::Id)))
             .from(Executions)
-            .and_where(pending())
+            .cond_where(pending())
             .group_by_col(Column::TaskId)
             .to_owned();
         let mut rows = Executions::find()

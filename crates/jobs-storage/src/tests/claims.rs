@@ -138,3 +138,27 @@ pub(crate) async fn heartbeats_settle_the_claims_of_an_earlier_leader(store: &St
     assert!(store.get_execution(elsewhere.id).await.unwrap().unwrap().is_preclaimed());
     assert_eq!(store.settle_unsent_claims(x, &[], at(5_000), at(7_000)).await.unwrap(), (0, 0));
 }
+
+pub(crate) async fn the_queue_leaves_a_leaders_recent_claims_to_it(store: &Store) {
+    let t = task("own-claims");
+    store.insert_task(&t).await.unwrap();
+    let x = ExecutorId::new();
+    let mut recent = claimed(&t, 1_000, x, 0);
+    recent.epoch = Some(7);
+    let mut stale = claimed(&t, 2_000, x, -10_000);
+    stale.epoch = Some(7);
+    let mut earlier_leader = claimed(&t, 3_000, x, 2_000);
+    earlier_leader.epoch = Some(6);
+    let plain = execution(&t, TriggerType::Manual, at(500));
+    for e in [&recent, &stale, &earlier_leader, &plain] {
+        store.insert_execution(e).await.unwrap();
+    }
+    let ids = |candidates: Vec<Execution>| candidates.into_iter().map(|e| e.id).collect::<Vec<_>>();
+    let all = ids(store.pending_candidates(at(5_000), 100, None).await.unwrap());
+    assert_eq!(all.len(), 4);
+    let left = ids(store.pending_candidates(at(5_000), 100, Some((7, at(-5_000)))).await.unwrap());
+    assert!(!left.contains(&recent.id), "a recent claim of this leader is its dispatcher's");
+    for e in [&stale, &earlier_leader, &plain] {
+        assert!(left.contains(&e.id), "{e:?}");
+    }
+}

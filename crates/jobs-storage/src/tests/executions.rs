@@ -266,13 +266,13 @@ pub(crate) async fn retries_timeouts_and_queues(store: &Store) {
     let e = execution(&t, TriggerType::Manual, at(0));
     store.insert_execution(&e).await.unwrap();
     let x = ExecutorId::new();
-    assert_eq!(store.pending_candidates(at(0), 100).await.unwrap().len(), 1);
+    assert_eq!(store.pending_candidates(at(0), 100, None).await.unwrap().len(), 1);
     let open = store.open_executions_of_task(t.id).await.unwrap();
     assert_eq!(open.iter().filter(|o| o.status == ExecutionStatus::Pending).count(), 1);
     assert_eq!(open.iter().filter(|o| o.status == ExecutionStatus::Pending && o.id < e.id).count(), 0);
 
     assert!(store.start_attempt(e.id, 1, x, at(1), at(1_001)).await.unwrap());
-    assert!(store.pending_candidates(at(2_000), 100).await.unwrap().is_empty());
+    assert!(store.pending_candidates(at(2_000), 100, None).await.unwrap().is_empty());
     assert!(store.running_overdue(at(1_000), 0).await.unwrap().is_empty());
     assert_eq!(store.running_overdue(at(1_002), 0).await.unwrap().len(), 1);
     assert_eq!(store.running_on(x).await.unwrap().len(), 1);
@@ -283,8 +283,8 @@ pub(crate) async fn retries_timeouts_and_queues(store: &Store) {
     assert!(store.retry_later(e.id, 1, AttemptStatus::Timeout, "timed out", at(5_000), at(1_002)).await.unwrap());
     let retried = store.get_execution(e.id).await.unwrap().unwrap();
     assert_eq!((retried.status, retried.retries, retried.retry_at), (ExecutionStatus::Pending, 1, Some(at(5_000))));
-    assert!(store.pending_candidates(at(4_999), 100).await.unwrap().is_empty(), "not before retry_at");
-    assert_eq!(store.pending_candidates(at(5_000), 100).await.unwrap().len(), 1);
+    assert!(store.pending_candidates(at(4_999), 100, None).await.unwrap().is_empty(), "not before retry_at");
+    assert_eq!(store.pending_candidates(at(5_000), 100, None).await.unwrap().len(), 1);
 
     assert!(store.start_attempt(e.id, 2, x, at(5_001), at(65_000)).await.unwrap());
     assert!(
@@ -332,7 +332,7 @@ pub(crate) async fn pending_candidates_are_fair(store: &Store) {
     assert!(store.start_attempt(retry.id, 1, x, at(1), at(1_001)).await.unwrap());
     assert!(store.retry_later(retry.id, 1, AttemptStatus::Failed, "failed", at(60_000), at(2)).await.unwrap());
 
-    let candidates = store.pending_candidates(at(200_000), 1_000).await.unwrap();
+    let candidates = store.pending_candidates(at(200_000), 1_000, None).await.unwrap();
     let ids: Vec<ExecutionId> = candidates.iter().map(|e| e.id).collect();
     assert!(ids.contains(&trigger.id), "the trigger is a candidate");
     assert!(ids.contains(&retry.id), "the due retry is a candidate");
@@ -341,7 +341,7 @@ pub(crate) async fn pending_candidates_are_fair(store: &Store) {
         assert_eq!(candidates.iter().filter(|e| e.task_id == t.id).count(), 1, "only the head of `{}`", t.spec.name);
     }
     // Not yet due: the retry waits for its time; a sequential head not due hides what is behind it.
-    let early = store.pending_candidates(at(59_999), 1_000).await.unwrap();
+    let early = store.pending_candidates(at(59_999), 1_000, None).await.unwrap();
     assert!(!early.iter().any(|e| e.id == retry.id));
     assert_eq!(store.open_executions_of_task(skip.id).await.unwrap().len(), 1);
     assert_eq!(store.open_executions_of_task(sequential[0].id).await.unwrap().len(), 100);

@@ -63,6 +63,7 @@ storage_suite!(
     claims::a_first_attempt_that_fails_gets_its_row,
     claims::a_cancelled_claim_records_its_attempt,
     claims::heartbeats_settle_the_claims_of_an_earlier_leader,
+    claims::the_queue_leaves_a_leaders_recent_claims_to_it,
     executions::retries_timeouts_and_queues,
     executions::pending_candidates_are_fair,
     executions::triggers_and_deletion_see_each_other,
