@@ -157,7 +157,7 @@ impl Store {
     pub async fn open_executions_of_task(&self, task_id: TaskId) -> Result<Vec<Execution>> {
         Executions::find()
             .filter(Column::TaskId.eq(task_id.to_string()))
-            .filter(Column::Status.is_in([ExecutionStatus::Pending.as_str(), ExecutionStatus::Running.as_str()]))
+            .filter(Column::Status.is_in(crate::attempts::OPEN))
             .order_by_asc(Column::Id)
             .all(self.connection())
             .await?
