@@ -5,6 +5,7 @@
 
 mod m20261124_000001_create_tables;
 mod m20261128_000001_early_delivery;
+mod m20261128_000002_sessions;
 
 pub use sea_orm_migration::MigratorTrait;
 /// The sea-orm this schema is written with, so that `xtask` can connect to run migrations and benchmark queries
@@ -19,7 +20,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(m20261124_000001_create_tables::Migration), Box::new(m20261128_000001_early_delivery::Migration)]
+        vec![
+            Box::new(m20261124_000001_create_tables::Migration),
+            Box::new(m20261128_000001_early_delivery::Migration),
+            Box::new(m20261128_000002_sessions::Migration),
+        ]
     }
 }
 

@@ -81,7 +81,7 @@ impl Config {
         self.server.validate()?;
         self.scheduler.validate()?;
         self.health_check.validate()?;
-        self.database.resolved_url().map_err(|error| error.to_string())?;
+        self.database.validate().map_err(|error| error.to_string())?;
         self.executors.validate()?;
         self.auth.validate()?;
         self.retention.validate()?;

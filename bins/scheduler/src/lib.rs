@@ -16,7 +16,7 @@ use jobs_balance::Manager;
 use jobs_election::{ElectionConfig, LeaderElection, Lease, Role};
 use jobs_engine::{Engine, EngineParts, HttpExecutorClient};
 use jobs_registry::Registry;
-use jobs_storage::Store;
+use jobs_storage::{SessionTag, Store};
 
 pub use crate::config::{Config, LogConfig, LogFormat};
 pub use crate::logging::init_logging;
@@ -45,6 +45,13 @@ impl Application {
             "" => format!("{}-{port}", host_name()),
             id => id.to_owned(),
         };
+        // Tagged, so that a leader taking over from this instance can end its sessions if it freezes.
+        let store = store.tagged(&config.database, SessionTag::new(&instance_id)).await.with_context(|| {
+            format!(
+                "cannot reconnect to the database at {}",
+                config.database.resolved_url().map(|url| jobs_storage::redact_url(&url)).unwrap_or_default()
+            )
+        })?;
         let lock_key = match config.scheduler.lock_key.as_str() {
             "" => format!("jobs_leader_{}", database_name(&config.database.resolved_url()?)),
             key => key.to_owned(),
@@ -106,7 +113,7 @@ impl Application {
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let Self { listener, port, engine, election, role, api, .. } = self;
         let (shutdown, shutdown_receiver) = watch::channel(false);
-        let election_task = {
+        let mut election_task = {
             let shutdown = shutdown_receiver.clone();
             tokio::spawn(async move { election.run(role, shutdown).await })
         };
@@ -117,11 +124,25 @@ impl Application {
             let _ = server_shutdown.wait_for(|stop| *stop).await;
         });
         let server_task = tokio::spawn(server);
-        stop.await;
+        // An election that ends by itself failed for good (a bad lock key or URL): that is fatal, not a follower
+        // that never leads.
+        let election_failed = tokio::select! {
+            () = stop => None,
+            ended = &mut election_task => Some(ended),
+        };
+        if election_failed.is_some() {
+            tracing::error!("the leader election stopped; shutting down");
+        }
         tracing::info!("shutting down");
         shutdown.send_replace(true);
         engine_task.await.context("engine task failed")?;
-        election_task.await.context("election task failed")??;
+        match election_failed {
+            Some(ended) => {
+                ended.context("election task failed")?.context("leader election failed")?;
+                anyhow::bail!("the leader election stopped unexpectedly");
+            }
+            None => election_task.await.context("election task failed")?.context("leader election failed")?,
+        }
         server_task.await.context("server task failed")?.context("server failed")?;
         tracing::info!("stopped");
         Ok(())

@@ -87,9 +87,17 @@ pub(crate) struct ErrorDetail {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = ErrorBody { error: ErrorDetail { code: self.code.to_owned(), message: self.message } };
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            // The database or the writer is away for now: a client may try again shortly.
+            let retry_after = [(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS)];
+            return (self.status, retry_after, Json(body)).into_response();
+        }
         (self.status, Json(body)).into_response()
     }
 }
+
+/// What a 503 answer's `Retry-After` says, in seconds.
+pub(crate) const RETRY_AFTER_SECONDS: &str = "2";
 
 impl From<jobs_engine::Error> for ApiError {
     fn from(error: jobs_engine::Error) -> Self {

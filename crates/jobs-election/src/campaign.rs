@@ -177,6 +177,8 @@ impl Campaign {
                     continue;
                 }
             }
+            // Before planning: a deposed leader (frozen, cut off) may still hold row locks in open transactions.
+            self.end_deposed_sessions().await;
             let epoch = match self.bump_epoch().await {
                 Ok(epoch) => epoch,
                 Err(err) => {
@@ -237,6 +239,29 @@ impl Campaign {
         }
     }
 
+    /// Ends the database sessions of the previous leader, found by the tag it recorded, so that its open
+    /// transactions roll back and release their locks; a failure here is logged and does not stop the takeover.
+    async fn end_deposed_sessions(&self) {
+        let end = async {
+            let Some(previous) = self.store.leader(&self.config.lock_key).await? else {
+                return Ok((None, 0));
+            };
+            let Some(tag) = previous.session_tag else {
+                return Ok((None, 0));
+            };
+            let ended = self.store.end_sessions(&tag).await?;
+            Ok::<_, jobs_storage::Error>((Some(previous.instance_id), ended))
+        };
+        match tokio::time::timeout(STORE_TIMEOUT, end).await {
+            Ok(Ok((Some(previous), ended))) if ended > 0 => {
+                tracing::info!(previous_leader = %previous, ended, "ended the deposed leader's database sessions");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "cannot end the deposed leader's database sessions"),
+            Err(_) => tracing::warn!(after = ?STORE_TIMEOUT, "timed out ending the deposed leader's database sessions"),
+        }
+    }
+
     /// Records that this instance now leads: the planning writes of the previous leader's epoch fail from now on.
     async fn bump_epoch(&self) -> Result<i64> {
         let bump = self.store.bump_epoch(&self.config.lock_key, &self.config.instance_id, Timestamp::now());
@@ -247,6 +272,8 @@ impl Campaign {
     }
 
     /// Leads while the checks are good: each renews the lease; the first one publishes the role.
+    /// A check that does not answer before the lease runs out deposes this instance then, not when the check gives
+    /// up: a leader that cannot prove its lease stops within one heartbeat.
     async fn lead<S: LockSession>(
         &self,
         session: &mut S,
@@ -255,12 +282,19 @@ impl Campaign {
         shutdown: &mut watch::Receiver<bool>,
     ) -> Led {
         let mut leading = false;
+        let mut lease_ends: Option<Instant> = None;
         loop {
             let checked_at = Instant::now();
-            let lost = match session.holds().await {
-                Ok(true) => None,
-                Ok(false) => Some("the lock session no longer holds the lock".to_owned()),
-                Err(err) => Some(err.to_string()),
+            let check = session.holds();
+            let answer = match lease_ends {
+                Some(end) => tokio::time::timeout_at(end, check).await.ok(),
+                None => Some(check.await),
+            };
+            let lost = match answer {
+                Some(Ok(true)) => None,
+                Some(Ok(false)) => Some("the lock session no longer holds the lock".to_owned()),
+                Some(Err(err)) => Some(err.to_string()),
+                None => Some("the lock check did not answer before the lease ran out".to_owned()),
             };
             if let Some(reason) = lost {
                 self.step_down(role, epoch, leading, &reason);
@@ -270,6 +304,7 @@ impl Campaign {
                 return Led::Stopped;
             }
             self.lease.renew(checked_at, self.timing.lease);
+            lease_ends = Some(checked_at + self.timing.lease);
             if !leading {
                 role.send_replace(Role::Leader { epoch });
                 tracing::info!(epoch, "gained leadership");

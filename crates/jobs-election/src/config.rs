@@ -14,9 +14,9 @@ pub struct ElectionConfig {
     /// The lock competed for; also the key of the leader record (and its epoch) in the database.
     /// On MySQL lock names are global to the server, so the binary's default includes the database name.
     pub lock_key: String,
-    /// How long a leader keeps dispatching after its last good check: see [`ElectionConfig::lease_duration`].
+    /// How long one follower attempt waits for the lock: at most one heartbeat, in whole seconds (at least 1 s).
     pub lock_timeout: Duration,
-    /// How often the leader checks it still holds the lock, and how long one follower attempt waits for it.
+    /// How often the leader checks it still holds the lock.
     pub heartbeat_interval: Duration,
 }
 
@@ -26,18 +26,13 @@ impl ElectionConfig {
         self.heartbeat_interval.get().max(MIN_HEARTBEAT)
     }
 
-    /// How long a good check keeps the lease valid: `lock_timeout`, capped to at most 3 heartbeats and raised
-    /// to at least one heartbeat plus 1 s (the lower bound wins when the two cross, below a 0.5 s heartbeat).
+    /// How long a good check keeps the lease valid: one heartbeat plus 1 s.
     ///
-    /// At most 3 heartbeats, so that a leader cut off from its database stops dispatching soon, and always before
-    /// the server drops its session (`wait_timeout` and keepalives are at least this long) and lets another
-    /// instance take the lock.
-    /// At least a heartbeat plus 1 s, so that a healthy leader's lease never lapses between two checks.
+    /// So a leader that cannot prove it still holds the lock (its database gone, its check hung) stops dispatching
+    /// within one heartbeat of its last good check, and a healthy leader's lease never lapses between two checks.
+    /// The server drops a silent lock session only later (see the session timeout), so a cut-off leader stops
+    /// before another instance can take the lock.
     pub fn lease_duration(&self) -> StdDuration {
-        let heartbeat = self.heartbeat();
-        self.lock_timeout
-            .get()
-            .min(heartbeat.saturating_mul(3))
-            .max(heartbeat.saturating_add(StdDuration::from_secs(1)))
+        self.heartbeat().saturating_add(StdDuration::from_secs(1))
     }
 }

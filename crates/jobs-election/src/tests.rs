@@ -2,7 +2,7 @@
 
 use crate::ElectionConfig;
 
-/// A config with a 1 s heartbeat (and so a 3 s lease) competing for `lock_key`.
+/// A config with a 1 s heartbeat (and so a 2 s lease) competing for `lock_key`.
 pub(crate) fn config(lock_key: &str) -> ElectionConfig {
     ElectionConfig {
         instance_id: "s1".to_owned(),

@@ -9,7 +9,10 @@ pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long recording a new epoch (a short transaction on the pool) may take before the acquisition is given up.
 pub(crate) const STORE_TIMEOUT: Duration = Duration::from_secs(5);
 /// The shortest idle time after which the server drops a silent lock session.
-const MIN_SESSION_TIMEOUT: Duration = Duration::from_secs(10);
+const MIN_SESSION_TIMEOUT: Duration = Duration::from_secs(5);
+/// How much longer than the lease the server keeps a silent lock session, so that a frozen leader's lease has
+/// lapsed (by its own clock too) before another instance can take the lock.
+const SESSION_MARGIN: Duration = Duration::from_secs(2);
 
 /// The pace and the timeouts of one election.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,13 +21,15 @@ pub(crate) struct Timing {
     pub(crate) heartbeat: Duration,
     /// How long a good check keeps the lease valid.
     pub(crate) lease: Duration,
-    /// How long one follower attempt blocks on the lock: one heartbeat in whole seconds (at least 1 s, never negative).
+    /// How long one follower attempt blocks on the lock: `lock_timeout`, at most one heartbeat, in whole seconds (at
+    /// least 1 s, never negative).
     /// A blocked follower gets the lock the moment the server frees it, so this bounds no failover.
     pub(crate) acquire_wait: Duration,
     /// How long any other lock query may take: one heartbeat, within 1 s ..= 5 s.
     pub(crate) query_timeout: Duration,
-    /// The idle time after which the server drops a vanished client's session (and its lock), in whole seconds:
-    /// at least 10 s, 3 heartbeats and the lease, so that a cut-off leader's lease lapses before another can lead.
+    /// The idle time after which the server drops a vanished or frozen client's session (and its lock), in whole
+    /// seconds: at least 5 s, 2 heartbeats and the lease plus 2 s, so that a cut-off leader's lease lapses before
+    /// another can lead, and a frozen leader is replaced within 10 s with a 1 s heartbeat.
     pub(crate) session_timeout: Duration,
     /// The pause before campaigning again after an error or a lost lock.
     pub(crate) retry_pause: Duration,
@@ -34,11 +39,13 @@ impl Timing {
     pub(crate) fn new(config: &ElectionConfig) -> Self {
         let heartbeat = config.heartbeat();
         let lease = config.lease_duration();
-        let session_timeout = MIN_SESSION_TIMEOUT.max(heartbeat.saturating_mul(3)).max(lease);
+        let session_timeout =
+            MIN_SESSION_TIMEOUT.max(heartbeat.saturating_mul(2)).max(lease.saturating_add(SESSION_MARGIN));
+        let acquire_wait = config.lock_timeout.get().min(heartbeat);
         Self {
             heartbeat,
             lease,
-            acquire_wait: Duration::from_secs(whole_seconds(heartbeat).max(1)),
+            acquire_wait: Duration::from_secs(whole_seconds(acquire_wait).max(1)),
             query_timeout: heartbeat.clamp(Duration::from_secs(1), Duration::from_secs(5)),
             session_timeout: Duration::from_secs(whole_seconds(session_timeout)),
             retry_pause: heartbeat.min(Duration::from_secs(1)),

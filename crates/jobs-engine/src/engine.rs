@@ -1,6 +1,7 @@
 //! The engine: the services every instance serves, and, while this instance leads, the leader's loops.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::sync::watch;
 
@@ -79,7 +80,13 @@ pub struct Engine {
     pub(crate) changes: Arc<Mailbox<TaskId>>,
     /// Hints for the pending queue (closed unless leading).
     pub(crate) queue: Arc<Mailbox<Wake>>,
+    /// Whether this instance's last refresh of its row in the database succeeded: it can write, and the cluster
+    /// sees it.
+    pub(crate) present: AtomicBool,
 }
+
+/// How long `GET /ready` waits for the database's answer.
+const READY_PING_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// One scheduler instance as `GET /api/v1/scheduler/status` shows it.
 #[derive(Debug, Clone)]
@@ -170,6 +177,7 @@ impl Engine {
             retention: parts.retention,
             changes,
             queue,
+            present: AtomicBool::new(false),
         })
     }
 
@@ -183,6 +191,24 @@ impl Engine {
 
     pub fn role(&self) -> Role {
         *self.role.borrow()
+    }
+
+    /// Whether this instance can serve now: `Err` says why not (the database does not answer, this instance's row
+    /// cannot be written, or a single node does not lead yet). `GET /ready` answers 503 while it is `Err`.
+    pub async fn readiness(&self) -> Result<(), String> {
+        let limit = self.store.acquire_timeout().min(READY_PING_LIMIT);
+        match tokio::time::timeout(limit, self.store.ping()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => return Err(format!("the database is unreachable: {error}")),
+            Err(_) => return Err(format!("the database did not answer within {}ms", limit.as_millis())),
+        }
+        if !self.present.load(Ordering::Acquire) {
+            return Err("this instance cannot write its row in the database yet".to_owned());
+        }
+        if self.store.backend() == jobs_storage::Backend::Sqlite && !self.role().is_leader() {
+            return Err("the single node does not lead yet".to_owned());
+        }
+        Ok(())
     }
 
     /// Tells the planner that a task changed (dropped unless this instance leads: a new leader reads every task).

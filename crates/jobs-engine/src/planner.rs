@@ -381,6 +381,7 @@ fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64
         result: None,
         error: (status == ExecutionStatus::Missed)
             .then(|| "misfire: slot skipped by the task's misfire policy".to_owned()),
+        missed_slots: 0,
         epoch: None,
     };
     let mut executions: Vec<Execution> =

@@ -33,11 +33,25 @@ impl Sweeps {
     pub(crate) async fn run(self) {
         let mut tick = tokio::time::interval(INTERVAL);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        // Since when this leader has reached the database without a break. Heartbeats that arrived while it could
+        // not be written were lost through no fault of their instances, so nothing is declared offline until the
+        // database has been back for a whole `offline_after` (a new leader waits as long, for the same reason).
+        let mut reachable_since: Option<tokio::time::Instant> = None;
+        let grace = self.registry.offline_after();
         loop {
             tick.tick().await;
-            if let Err(error) = self.time_out_overdue().await {
-                tracing::warn!(%error, "cannot time out overdue executions");
-                self.metrics.database_error();
+            match self.time_out_overdue().await {
+                Ok(()) => {
+                    reachable_since.get_or_insert_with(tokio::time::Instant::now);
+                }
+                Err(error) => {
+                    reachable_since = None;
+                    tracing::warn!(%error, "cannot time out overdue executions");
+                    self.metrics.database_error();
+                }
+            }
+            if reachable_since.is_none_or(|since| since.elapsed() < grace) {
+                continue;
             }
             if let Err(error) = self.fail_work_of_offline_instances().await {
                 tracing::warn!(%error, "cannot fail the work of offline instances");

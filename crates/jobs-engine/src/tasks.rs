@@ -175,6 +175,7 @@ impl Engine {
             finished_at: None,
             result: None,
             error: None,
+            missed_slots: 0,
             epoch: None,
         };
         if !self.store.insert_trigger(&execution).await? {

@@ -14,6 +14,9 @@ use crate::executor::Shared;
 const REGISTER_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
+/// How soon a failed heartbeat is sent again.
+const HEARTBEAT_RETRY: Duration = Duration::from_secs(1);
+
 /// Registers, then heartbeats every interval the scheduler asked for, until `stop` turns true.
 ///
 /// A heartbeat answered 404 (the scheduler forgot this instance, e.g. after a database reset)
@@ -22,9 +25,10 @@ pub(crate) async fn run(shared: Arc<Shared>, request: RegisterRequest, mut stop:
     let Some(mut interval) = register(&shared, &request, &mut stop).await else {
         return;
     };
+    let mut pause = interval;
     loop {
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(pause) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
         }
         let Some(executor_id) = *shared.executor_id.borrow() else {
@@ -32,12 +36,18 @@ pub(crate) async fn run(shared: Arc<Shared>, request: RegisterRequest, mut stop:
         };
         let heartbeat =
             HeartbeatRequest { running_executions: shared.executions.ids(), load: Some(shared.executions.load()) };
+        // A failed heartbeat (the scheduler or its database away) is tried again soon rather than a whole interval
+        // later, so that the instance is seen again as soon as the scheduler can record it.
+        pause = interval.min(HEARTBEAT_RETRY);
         match shared.client.heartbeat(executor_id, &heartbeat).await {
-            Ok(()) => tracing::trace!(%executor_id, running = heartbeat.running_executions.len(), "heartbeat sent"),
+            Ok(()) => {
+                pause = interval;
+                tracing::trace!(%executor_id, running = heartbeat.running_executions.len(), "heartbeat sent");
+            }
             Err(error) if error.kind() == ErrorKind::NotFound => {
                 tracing::warn!(%executor_id, "the scheduler does not know this executor any more, registering again");
                 match register(&shared, &request, &mut stop).await {
-                    Some(next) => interval = next,
+                    Some(next) => (interval, pause) = (next, next),
                     None => return,
                 }
             }

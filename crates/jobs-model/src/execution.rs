@@ -75,6 +75,10 @@ pub struct Execution {
     pub finished_at: Option<Timestamp>,
     pub result: Option<serde_json::Value>,
     pub error: Option<String>,
+    /// Slots older than `misfire_grace` that were not fired and that this execution accounts for: the slots a
+    /// `fire_once` catch-up fire stands for, or those a long outage's plan left out. They count as `missed`.
+    #[serde(default)]
+    pub missed_slots: u32,
     /// The leader epoch that wrote the fire (and claimed its first attempt, if it did); not shown by the API.
     #[serde(skip)]
     pub epoch: Option<i64>,

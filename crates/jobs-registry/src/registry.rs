@@ -30,6 +30,24 @@ struct Snapshot {
     /// Running executions per instance: the database's count at load, plus what this instance dispatched since,
     /// less what ended since.
     running: HashMap<ExecutorId, u32>,
+    /// When reloading last failed without a success since (the database away), and the last such outage that
+    /// ended: `(from, to)`.
+    failing_since: Option<Timestamp>,
+    last_outage: Option<(Timestamp, Timestamp)>,
+}
+
+impl Snapshot {
+    /// The silence after which an instance counts as offline at `now`: `offline_after`, stretched by the last
+    /// database outage for `offline_after` after it ended. Heartbeats sent while the database was away could not be
+    /// recorded, which is no fault of the instances that sent them.
+    fn offline_after_at(&self, now: Timestamp, offline_after: i64) -> i64 {
+        let outage = match (self.failing_since, self.last_outage) {
+            (Some(from), _) => now.millis_since(from),
+            (None, Some((from, to))) if now.millis_since(to) <= offline_after => to.millis_since(from),
+            _ => 0,
+        };
+        offline_after.saturating_add(outage.max(0))
+    }
 }
 
 /// Registration, heartbeats, maintenance and candidate lookup over the executors table.
@@ -122,7 +140,8 @@ impl Registry {
 
     /// Records a heartbeat; an unknown id is `NotFound`, which tells an SDK to register again.
     pub async fn heartbeat(&self, id: ExecutorId, _request: &HeartbeatRequest) -> Result<()> {
-        if !self.store.record_heartbeat(id, Timestamp::now()).await? {
+        let recorded = self.store.record_heartbeat(id, Timestamp::now()).await;
+        if !self.note_database(recorded)? {
             return Err(Error::NotFound(id));
         }
         Ok(())
@@ -181,7 +200,7 @@ impl Registry {
     }
 
     fn view(&self, executor: Executor, running: &HashMap<ExecutorId, u32>, now: Timestamp) -> ExecutorView {
-        let state = executor.state(now, self.offline_after_millis());
+        let state = executor.state(now, self.offline_after_at(now));
         let running = running.get(&executor.id).copied().unwrap_or(0);
         ExecutorView { executor, state, running }
     }
@@ -193,7 +212,7 @@ impl Registry {
     pub async fn candidates(&self, task_name: &str, group: Option<&str>) -> Result<Vec<(Arc<Executor>, u32)>> {
         let (executors, by_task, running) = self.snapshot().await?;
         let now = Timestamp::now();
-        let offline_after = self.offline_after_millis();
+        let offline_after = self.offline_after_at(now);
         let chosen: Vec<&Arc<Executor>> = match group {
             Some(group) => executors.iter().filter(|executor| executor.name == group).collect(),
             None => by_task.get(task_name).into_iter().flatten().filter_map(|index| executors.get(*index)).collect(),
@@ -210,7 +229,8 @@ impl Registry {
     pub fn cached_candidate(&self, id: ExecutorId) -> Option<Arc<Executor>> {
         let snapshot = self.lock();
         let executor = snapshot.executors.iter().find(|executor| executor.id == id)?;
-        executor.takes_work(Timestamp::now(), self.offline_after_millis()).then(|| executor.clone())
+        let now = Timestamp::now();
+        executor.takes_work(now, snapshot.offline_after_at(now, self.offline_after_millis())).then(|| executor.clone())
     }
 
     /// Instance `id` as a snapshot at most a second old has it, whatever its state.
@@ -244,8 +264,8 @@ impl Registry {
                 return Ok((snapshot.executors.clone(), snapshot.by_task.clone(), snapshot.running.clone()));
             }
         }
-        let executors: Vec<Arc<Executor>> =
-            self.store.list_executors(&ExecutorFilter::default()).await?.into_iter().map(Arc::new).collect();
+        let loaded = self.store.list_executors(&ExecutorFilter::default()).await;
+        let executors: Vec<Arc<Executor>> = self.note_database(loaded)?.into_iter().map(Arc::new).collect();
         let mut by_task: HashMap<String, Vec<usize>> = HashMap::new();
         for (index, executor) in executors.iter().enumerate() {
             for task in &executor.tasks {
@@ -255,13 +275,39 @@ impl Registry {
         let (executors, by_task) = (Arc::new(executors), Arc::new(by_task));
         let running = self.store.running_counts().await?;
         let mut snapshot = self.lock();
-        *snapshot = Snapshot {
-            loaded_at: Some(Instant::now()),
-            executors: executors.clone(),
-            by_task: by_task.clone(),
-            running: running.clone(),
-        };
+        snapshot.loaded_at = Some(Instant::now());
+        snapshot.executors = executors.clone();
+        snapshot.by_task = by_task.clone();
+        snapshot.running = running.clone();
         Ok((executors, by_task, running))
+    }
+
+    /// The silence after which an instance counts as offline now (see `Snapshot::offline_after_at`).
+    fn offline_after_at(&self, now: Timestamp) -> i64 {
+        self.lock().offline_after_at(now, self.offline_after_millis())
+    }
+
+    /// How long an instance may stay silent before it counts as offline, outside database outages.
+    pub fn offline_after(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(u64::try_from(self.offline_after_millis()).unwrap_or(0))
+    }
+
+    /// Notes whether a read of the database worked, to tell database outages from silent instances.
+    fn note_database<T>(&self, result: jobs_storage::Result<T>) -> Result<T> {
+        let now = Timestamp::now();
+        let mut snapshot = self.lock();
+        match &result {
+            Err(error) if error.kind() == jobs_model::ErrorKind::Unavailable => {
+                snapshot.failing_since.get_or_insert(now);
+            }
+            Err(_) => {}
+            Ok(_) => {
+                if let Some(from) = snapshot.failing_since.take() {
+                    snapshot.last_outage = Some((from, now));
+                }
+            }
+        }
+        Ok(result?)
     }
 
     /// Counts a dispatch to `id` at once, so that `least_loaded` sees it before the next reload.

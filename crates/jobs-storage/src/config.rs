@@ -4,7 +4,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use jobs_model::Secret;
+use jobs_model::{Duration, Secret};
 
 use crate::{Error, Result};
 
@@ -24,6 +24,9 @@ pub struct DatabaseConfig {
     pub user: String,
     pub password: Secret,
     pub max_connections: u32,
+    /// How long a statement waits for a pooled connection; while the database is down, API calls fail with 503
+    /// after this long.
+    pub acquire_timeout: Duration,
 }
 
 impl Default for DatabaseConfig {
@@ -36,6 +39,7 @@ impl Default for DatabaseConfig {
             user: "root".to_owned(),
             password: Secret::default(),
             max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
         }
     }
 }
@@ -44,6 +48,15 @@ impl DatabaseConfig {
     /// A config that only names a URL.
     pub fn from_url(url: impl Into<String>) -> Self {
         Self { url: Some(url.into()), ..Self::default() }
+    }
+
+    /// Checks the URL and the pool settings; an error names the key.
+    pub fn validate(&self) -> Result<()> {
+        self.resolved_url()?;
+        if self.acquire_timeout.get().is_zero() {
+            return Err(Error::Config("`database.acquire_timeout` must be greater than zero".to_owned()));
+        }
+        Ok(())
     }
 
     /// The URL to connect to: `url` if set, else MySQL from `host` and friends, else the SQLite default.

@@ -56,9 +56,39 @@ impl Error {
     }
 }
 
-/// Whether the database could not be reached at all, as opposed to rejecting a statement.
+/// Whether the database cannot take the statement now, as opposed to rejecting it: unreachable, out of
+/// connections, a connection lost mid-statement, a lock wait or a session ended by the server (or by a new leader),
+/// a full disk, a read-only or busy file. Retrying later can succeed.
 fn is_unavailable(err: &DbErr) -> bool {
-    matches!(err, DbErr::Conn(_) | DbErr::ConnectionAcquire(_))
+    let inner = match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Exec(RuntimeErr::SqlxError(inner)) | DbErr::Query(RuntimeErr::SqlxError(inner)) => inner,
+        _ => return false,
+    };
+    use sea_orm::sqlx::Error as Sqlx;
+    match &**inner {
+        Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Protocol(_) => true,
+        Sqlx::Database(db_err) => {
+            if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
+                // Lock wait timeout; query interrupted (the session killed); server shutting down.
+                return matches!(mysql.number(), 1205 | 1317 | 1927 | 1053);
+            }
+            let code = db_err.code().unwrap_or_default();
+            if db_err.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+                // The primary result code: BUSY, LOCKED, READONLY, IOERR, FULL, CANTOPEN.
+                let primary = code.parse::<i64>().map_or(0, |code| code & 0xff);
+                return matches!(primary, 5 | 6 | 8 | 10 | 13 | 14);
+            }
+            // PostgreSQL: connection exceptions, lock_not_available, idle-in-transaction timeout, operator
+            // intervention (a terminated backend, a shutdown), insufficient resources (disk full).
+            code.starts_with("08")
+                || code.starts_with("57")
+                || code.starts_with("53")
+                || code == "55P03"
+                || code == "25P03"
+        }
+        _ => false,
+    }
 }
 
 /// Turns a unique-constraint violation into `Conflict(message())`, and keeps any other error as it is.

@@ -234,6 +234,7 @@ pub(crate) fn to_active(execution: &Execution, epoch: Option<i64>) -> Result<exe
         retry_at: Set(execution.retry_at.map(Timestamp::as_millis)),
         deadline_at: Set(execution.deadline_at.map(Timestamp::as_millis)),
         epoch: Set(epoch),
+        missed_slots: Set(int(execution.missed_slots)),
         created_at: Set(execution.created_at.as_millis()),
         started_at: Set(execution.started_at.map(Timestamp::as_millis)),
         finished_at: Set(execution.finished_at.map(Timestamp::as_millis)),
@@ -262,6 +263,7 @@ pub(crate) fn from_model(model: execution::Model) -> Result<Execution> {
         result: convert::opt_json("executions.result", model.result.as_deref())?,
         task_name: model.task_name,
         error: model.error,
+        missed_slots: uint("executions.missed_slots", model.missed_slots)?,
         epoch: model.epoch,
     })
 }

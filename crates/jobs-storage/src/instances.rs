@@ -27,6 +27,8 @@ pub struct LeaderRecord {
     pub instance_id: String,
     pub epoch: i64,
     pub acquired_at: Timestamp,
+    /// How that leader's database sessions are tagged, if it tagged them.
+    pub session_tag: Option<String>,
 }
 
 impl Store {
@@ -88,6 +90,7 @@ impl Store {
             .col_expr(scheduler_leader::Column::Epoch, Expr::col(scheduler_leader::Column::Epoch).add(1))
             .col_expr(scheduler_leader::Column::LeaderId, Expr::value(instance_id))
             .col_expr(scheduler_leader::Column::AcquiredAt, Expr::value(at.as_millis()))
+            .col_expr(scheduler_leader::Column::SessionTag, Expr::value(self.tag_text()))
             .filter(scheduler_leader::Column::LockKey.eq(lock_key))
             .exec(&txn)
             .await?;
@@ -97,6 +100,7 @@ impl Store {
                 epoch: Set(1),
                 leader_id: Set(instance_id.to_owned()),
                 acquired_at: Set(at.as_millis()),
+                session_tag: Set(self.tag_text()),
             };
             Leader::insert(row).exec_without_returning(&txn).await?;
         }
@@ -112,6 +116,11 @@ impl Store {
             instance_id: row.leader_id,
             epoch: row.epoch,
             acquired_at: Timestamp::from_millis(row.acquired_at),
+            session_tag: row.session_tag,
         }))
+    }
+
+    fn tag_text(&self) -> Option<String> {
+        self.session_tag().map(|tag| tag.as_str().to_owned())
     }
 }

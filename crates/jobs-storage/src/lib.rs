@@ -15,6 +15,7 @@ mod guarded;
 mod instances;
 mod logs;
 mod retention;
+mod sessions;
 mod store;
 mod tasks;
 #[cfg(any(test, feature = "testing"))]
@@ -28,6 +29,7 @@ pub use crate::executors::ExecutorFilter;
 pub use crate::fires::PlannedFire;
 pub use crate::guarded::TaskDeletion;
 pub use crate::instances::{LeaderRecord, SchedulerInstance};
+pub use crate::sessions::SessionTag;
 pub use crate::store::Store;
 pub use crate::tasks::TaskFilter;
 

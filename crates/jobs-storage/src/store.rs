@@ -13,6 +13,7 @@ use sea_orm::{
 
 use crate::config::redact_url;
 use crate::error::sql_state;
+use crate::sessions::{self, SessionTag};
 use crate::{Backend, DatabaseConfig, Error, Result};
 
 /// How long opening a connection may take before the database counts as unreachable.
@@ -28,6 +29,9 @@ pub struct Store {
     db: DatabaseConnection,
     backend: Backend,
     url: Arc<Url>,
+    tag: Option<SessionTag>,
+    /// How long a statement may wait for a pooled connection.
+    acquire_timeout: Duration,
 }
 
 /// The URL a store was opened with; only the redacted form is ever shown.
@@ -52,17 +56,58 @@ impl Store {
         if backend == Backend::Sqlite {
             prepare_sqlite_file(&full, &redacted)?;
         }
-        let max_connections = config.max_connections.max(1);
-        let db = match open(&full, backend, max_connections).await {
+        let pool = Pool {
+            max_connections: config.max_connections.max(1),
+            acquire_timeout: config.acquire_timeout.get(),
+            tag: None,
+        };
+        let db = match open(&full, backend, &pool).await {
             Ok(db) => db,
             Err(Error::Connect { source: Some(err), .. }) if is_unknown_database(&err) => {
                 create_database(&full, backend).await?;
-                open(&full, backend, max_connections).await?
+                open(&full, backend, &pool).await?
             }
             Err(err) => return Err(err),
         };
         tracing::info!(url = %redacted, %backend, "connected to database");
-        Ok(Store { db, backend, url: Arc::new(Url { full, redacted }) })
+        Ok(Store {
+            db,
+            backend,
+            url: Arc::new(Url { full, redacted }),
+            tag: None,
+            acquire_timeout: pool.acquire_timeout,
+        })
+    }
+
+    /// This store's pool reopened with every session tagged `tag` (see [`SessionTag`]); call it after migrating, so
+    /// that every session can record itself. SQLite keeps its pool (one process, nothing to end).
+    pub async fn tagged(self, config: &DatabaseConfig, tag: SessionTag) -> Result<Store> {
+        if self.backend == Backend::Sqlite {
+            return Ok(Store { tag: Some(tag), ..self });
+        }
+        let pool = Pool {
+            max_connections: config.max_connections.max(1),
+            acquire_timeout: config.acquire_timeout.get(),
+            tag: Some(&tag),
+        };
+        let db = open(&self.url.full, self.backend, &pool).await?;
+        self.db.close_by_ref().await.ok();
+        tracing::info!(session_tag = %tag, "database sessions tagged");
+        Ok(Store { db, tag: Some(tag), ..self })
+    }
+
+    pub(crate) fn tag(&self) -> Option<&SessionTag> {
+        self.tag.as_ref()
+    }
+
+    /// How long a statement may wait for a pooled connection before the database counts as unavailable.
+    pub fn acquire_timeout(&self) -> Duration {
+        self.acquire_timeout
+    }
+
+    /// One trivial query: whether the database answers now.
+    pub async fn ping(&self) -> Result<()> {
+        Ok(self.db.ping().await?)
     }
 
     /// Applies pending migrations; instances starting together take turns under a database lock.
@@ -72,7 +117,7 @@ impl Store {
             Backend::Sqlite => Migrator::up(&self.db, None).await?,
             Backend::MySql | Backend::Postgres => {
                 // Session locks belong to one connection, so everything runs on a pool of exactly one.
-                let conn = open(&self.url.full, self.backend, 1).await?;
+                let conn = open(&self.url.full, self.backend, &Pool::single()).await?;
                 let result = self.migrate_locked(&conn).await;
                 conn.close().await.ok();
                 result?;
@@ -120,6 +165,12 @@ impl Store {
         Ok(())
     }
 
+    /// The URL this store was opened with, password included, for opening another store on the same database.
+    #[cfg(test)]
+    pub(crate) fn full_url(&self) -> &str {
+        &self.url.full
+    }
+
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
     }
@@ -159,13 +210,34 @@ impl Store {
 /// A pooled connection idle this long is pinged before it is handed out.
 const IDLE_PING_AFTER: std::time::Duration = std::time::Duration::from_secs(10);
 
+/// The size and manners of a pool.
+pub(crate) struct Pool<'a> {
+    pub(crate) max_connections: u32,
+    pub(crate) acquire_timeout: Duration,
+    pub(crate) tag: Option<&'a SessionTag>,
+}
+
+impl Pool<'_> {
+    /// One untagged connection, for administrative work (migrations, creating a database).
+    pub(crate) fn single() -> Self {
+        Self { max_connections: 1, acquire_timeout: CONNECT_TIMEOUT, tag: None }
+    }
+}
+
 /// Opens a pool on `url`, failing within `CONNECT_TIMEOUT` with an error that names the redacted address.
-pub(crate) async fn open(url: &str, backend: Backend, max_connections: u32) -> Result<DatabaseConnection> {
+pub(crate) async fn open(url: &str, backend: Backend, pool: &Pool<'_>) -> Result<DatabaseConnection> {
     let mut options = ConnectOptions::new(url);
     // A ping on every checkout is a round trip before every statement of the hot path; only a connection idle long
     // enough for a server, proxy or firewall to have dropped it is pinged first (a busy one fails on use, and the
     // pool discards it).
-    options.max_connections(max_connections).sqlx_logging(false).test_before_acquire_if_idle_for(IDLE_PING_AFTER);
+    options
+        .max_connections(pool.max_connections)
+        .sqlx_logging(false)
+        .test_before_acquire_if_idle_for(IDLE_PING_AFTER)
+        // While the database is down, a statement fails after this long instead of queueing for a connection.
+        .acquire_timeout(pool.acquire_timeout)
+        .connect_timeout(CONNECT_TIMEOUT.min(pool.acquire_timeout));
+    sessions::configure(&mut options, backend, pool.tag);
     if backend == Backend::Sqlite {
         if is_sqlite_memory(url) {
             // Every connection to `:memory:` is a database of its own: keep exactly one, forever.
@@ -178,6 +250,14 @@ pub(crate) async fn open(url: &str, backend: Backend, max_connections: u32) -> R
                     .create_if_missing(true)
             });
         }
+        // A connection handed back inside a transaction (a failed commit or rollback, a full disk) would keep the
+        // database's write lock in the pool: close it instead, and the lock goes with it.
+        options.map_sqlx_sqlite_pool_opts(|pool| {
+            pool.after_release(|conn, _| {
+                let clean = !sea_orm::sqlx::Connection::is_in_transaction(conn);
+                Box::pin(async move { Ok(clean) })
+            })
+        });
     }
     let connect_error =
         |reason: String, source: Option<DbErr>| Error::Connect { address: redact_url(url), reason, source };
@@ -238,7 +318,7 @@ async fn create_database(url: &str, backend: Backend) -> Result<()> {
         return Err(Error::Config(format!("invalid `database.url`: `{}` names no database", redact_url(url))));
     };
     tracing::info!(%database, server = %redact_url(&server_url), "creating database");
-    let server = open(&server_url, backend, 1).await?;
+    let server = open(&server_url, backend, &Pool::single()).await?;
     let result = create_database_on(&server, backend, &database).await;
     server.close().await.ok();
     result.map_err(|err| Error::Connect {

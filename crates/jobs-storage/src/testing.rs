@@ -125,7 +125,7 @@ impl Drop for TestDb {
 }
 
 async fn drop_database(server: &Server, database: &str) {
-    let Ok(admin) = open(&server.admin_url(), server.backend, 1).await else {
+    let Ok(admin) = open(&server.admin_url(), server.backend, &crate::store::Pool::single()).await else {
         eprintln!("cannot drop test database `{database}`: server unreachable");
         return;
     };

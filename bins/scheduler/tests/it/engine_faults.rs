@@ -45,6 +45,7 @@ fn pending(task: TaskId, name: &str, at: Timestamp) -> Execution {
         finished_at: None,
         result: None,
         error: None,
+        missed_slots: 0,
         epoch: None,
     }
 }

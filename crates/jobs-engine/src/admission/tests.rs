@@ -24,6 +24,7 @@ fn open(status: ExecutionStatus, retries: u32) -> Execution {
         finished_at: None,
         result: None,
         error: None,
+        missed_slots: 0,
         epoch: None,
     }
 }

@@ -26,6 +26,7 @@ fn pending(task: u8, scheduled: i64, retry_at: Option<i64>) -> Execution {
         finished_at: None,
         result: None,
         error: None,
+        missed_slots: 0,
         epoch: None,
     }
 }

@@ -58,6 +58,7 @@ fn execution(task_id: TaskId, created: Timestamp, finished: Option<Timestamp>) -
         finished_at: finished,
         result: None,
         error: None,
+        missed_slots: 0,
         epoch: None,
     }
 }

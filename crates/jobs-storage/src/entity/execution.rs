@@ -22,6 +22,8 @@ pub(crate) struct Model {
     pub(crate) deadline_at: Option<i64>,
     /// The leader epoch that planned it, if any.
     pub(crate) epoch: Option<i64>,
+    /// Misfired slots this execution accounts for.
+    pub(crate) missed_slots: i32,
     pub(crate) created_at: i64,
     pub(crate) started_at: Option<i64>,
     pub(crate) finished_at: Option<i64>,

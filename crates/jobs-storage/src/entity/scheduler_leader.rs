@@ -10,6 +10,8 @@ pub(crate) struct Model {
     pub(crate) epoch: i64,
     pub(crate) leader_id: String,
     pub(crate) acquired_at: i64,
+    /// How the leader's database sessions are tagged, so that the next leader can end them.
+    pub(crate) session_tag: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -31,7 +31,7 @@ pub(crate) async fn bump_epoch_increments(store: &Store) {
     assert_eq!(store.bump_epoch("other", "s3", at(20)).await.unwrap(), 1);
     assert_eq!(
         store.leader("jobs_leader").await.unwrap(),
-        Some(LeaderRecord { instance_id: "s2".to_owned(), epoch: 2, acquired_at: at(10) })
+        Some(LeaderRecord { instance_id: "s2".to_owned(), epoch: 2, acquired_at: at(10), session_tag: None })
     );
 
     // Concurrent bumps never hand out the same epoch twice.

@@ -6,6 +6,7 @@ mod executors;
 mod fires;
 mod instances;
 mod retention;
+mod sessions;
 mod tasks;
 
 use jobs_model::{
@@ -74,6 +75,8 @@ storage_suite!(
     executors::list_executors_with_tasks,
     instances::instances_upsert_list_delete,
     instances::bump_epoch_increments,
+    sessions::sessions_have_short_lock_waits_and_a_tag,
+    sessions::ending_a_deposed_leaders_sessions_frees_its_locks,
     retention::retention_deletes_exactly_what_is_old,
     retention::retention_keeps_the_newest_per_task,
 );
@@ -122,6 +125,7 @@ pub(crate) fn execution(task: &Task, trigger_type: TriggerType, scheduled_at: Ti
         finished_at: None,
         result: None,
         error: None,
+        missed_slots: 0,
         epoch: None,
     }
 }
