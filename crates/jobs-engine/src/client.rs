@@ -41,19 +41,22 @@ pub trait ExecutorClient: Send + Sync + std::fmt::Debug {
 #[derive(Debug, Clone)]
 pub struct HttpExecutorClient {
     http: reqwest::Client,
+    /// How long an instance may take to answer, counted only while this process runs (see [`awake_timeout`]).
+    timeout: Duration,
     /// `auth.executor_secret`: when set, every request carries `X-Jobs-Timestamp` and `X-Jobs-Signature`.
     secret: Option<Secret>,
 }
 
 impl HttpExecutorClient {
     pub fn new(timeout: Duration, secret: Option<Secret>) -> Result<Self, reqwest::Error> {
+        // The wall-clock limits are only a backstop; `awake_timeout` is the real one.
         let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout.min(Duration::from_secs(3)))
+            .timeout(timeout.saturating_mul(3).saturating_add(BACKSTOP))
+            .connect_timeout(timeout.saturating_add(BACKSTOP))
             .pool_max_idle_per_host(64)
             .tcp_nodelay(true)
             .build()?;
-        Ok(Self { http, secret })
+        Ok(Self { http, timeout, secret })
     }
 
     async fn post<T: serde::Serialize + Sync>(&self, url: String, body: &T) -> Result<(), DispatchError> {
@@ -64,10 +67,11 @@ impl HttpExecutorClient {
             let (timestamp, signature) = signature::sign_headers(secret.expose().as_bytes(), now, &body);
             request = request.header(TIMESTAMP_HEADER, timestamp).header(SIGNATURE_HEADER, signature);
         }
-        let response = request
-            .body(body)
-            .send()
+        let response = awake_timeout(self.timeout, request.body(body).send())
             .await
+            .ok_or_else(|| {
+                DispatchError::Unreachable(format!("{url}: timed out after {}ms", self.timeout.as_millis()))
+            })?
             .map_err(|error| DispatchError::Unreachable(format!("{url}: {}", without_url(&error))))?;
         let status = response.status().as_u16();
         match status {
@@ -83,6 +87,41 @@ impl HttpExecutorClient {
                 body.truncate(200);
                 Err(DispatchError::Refused { status, body })
             }
+        }
+    }
+}
+
+/// Added to the wall-clock backstops of a request, beyond the awake timeout.
+const BACKSTOP: Duration = Duration::from_secs(30);
+/// How often [`awake_timeout`] looks at the clock.
+const AWAKE_STEP: Duration = Duration::from_millis(100);
+/// A step this much longer than asked means this process did not run meanwhile (stopped, starved, suspended).
+const STALL: Duration = Duration::from_millis(500);
+
+/// Runs `future` until it completes, or until it has waited `limit` while this process was running.
+///
+/// A wall-clock timeout would blame the executor for the scheduler's own stall: a scheduler paused for 12 s while
+/// an executor answered at once would find its 10 s timeout passed when it resumes, call the instance unreachable,
+/// and retry work that ran. Time this process spent not running is not counted, and an answer that arrived during
+/// a stall is taken as soon as the process runs again.
+pub(crate) async fn awake_timeout<T>(limit: Duration, future: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::pin!(future);
+    let mut waited = Duration::ZERO;
+    loop {
+        let started = tokio::time::Instant::now();
+        tokio::select! {
+            biased;
+            output = &mut future => return Some(output),
+            () = tokio::time::sleep(AWAKE_STEP) => {}
+        }
+        // A stall is not counted: the next step polls the request again first, so that an answer that arrived
+        // meanwhile is taken.
+        let elapsed = started.elapsed();
+        if elapsed <= AWAKE_STEP + STALL {
+            waited += elapsed;
+        }
+        if waited >= limit {
+            return None;
         }
     }
 }
@@ -106,5 +145,36 @@ impl ExecutorClient for HttpExecutorClient {
 
     async fn cancel(&self, base_url: &str, execution_id: ExecutionId) -> Result<(), DispatchError> {
         self.post(format!("{base_url}/cancel"), &CancelRequest { execution_id }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::awake_timeout;
+
+    #[tokio::test]
+    async fn a_request_that_never_answers_times_out_and_one_that_answers_does_not() {
+        let never = std::future::pending::<()>();
+        assert_eq!(awake_timeout(Duration::from_millis(300), never).await, None);
+        let answers = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            7
+        };
+        assert_eq!(awake_timeout(Duration::from_secs(10), answers).await, Some(7));
+    }
+
+    /// The process stops for 1.5 s (here: the thread blocks) while a 400 ms limit runs: the answer that comes after
+    /// the stall is taken, since the stall is not the executor's time.
+    #[tokio::test]
+    async fn a_stall_of_this_process_does_not_count() {
+        let stalled = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            std::thread::sleep(Duration::from_millis(1_500));
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            42
+        };
+        assert_eq!(awake_timeout(Duration::from_millis(400), stalled).await, Some(42));
     }
 }

@@ -442,8 +442,15 @@ impl Dispatcher {
                 return Ok(true);
             }
             if !self.lease.is_valid() {
-                // The claim waited out the lease: the attempt stays unsent and is settled as lost, then retried.
+                // The claim waited out the lease. This scheduler knows the request never went out, so the attempt
+                // is taken back and the execution queued again, rather than found missing later and failed as lost.
                 tracing::warn!("leader lease lapsed while claiming; not dispatching");
+                let reason = "not sent: the leader's lease lapsed before the request";
+                if let Err(error) =
+                    self.store.release_unsent(execution.id, *attempt + 1, reason, self.clock.now()).await
+                {
+                    tracing::warn!(%error, "cannot take back the unsent attempt; it is settled by the instance's heartbeats");
+                }
                 return Ok(true);
             }
             *attempt += 1;

@@ -181,6 +181,15 @@ impl Engine {
                 return Ok(CallbackOutcome::Applied(after));
             }
         }
+        if report.status == CallbackStatus::Success
+            && attempt == execution.attempt
+            && self.settler.succeeded_after_unreachable(&execution, attempt, report.result.as_ref()).await?
+        {
+            let note =
+                format!("attempt {attempt} reported success after its instance counted as unreachable: accepted");
+            self.store.append_logs(id, &[note], self.clock.now()).await?;
+            return Ok(CallbackOutcome::Applied(ExecutionStatus::Success));
+        }
         let current = self.store.get_execution(id).await?.map_or(execution.status, |current| current.status);
         let note = format!(
             "late callback ignored: attempt {attempt} reported {status}; the execution is {current} at attempt {}",

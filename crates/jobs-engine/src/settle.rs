@@ -99,6 +99,26 @@ impl Settler {
         Ok(applied)
     }
 
+    /// A success reported for attempt `attempt` of an execution that failed, or waits to retry, because that attempt's
+    /// instance counted as unreachable: the work ran, so the success stands rather than a retry on top of it.
+    /// Returns whether it applied.
+    #[tracing::instrument(skip_all, fields(execution_id = %execution.id, attempt))]
+    pub(crate) async fn succeeded_after_unreachable(
+        &self,
+        execution: &Execution,
+        attempt: u32,
+        result: Option<&serde_json::Value>,
+    ) -> Result<bool, jobs_storage::Error> {
+        let now = self.clock.now();
+        if !self.store.succeed_after_unreachable(execution.id, attempt, result, now).await? {
+            return Ok(false);
+        }
+        tracing::info!(was = %execution.status, "success reported after the instance counted as unreachable; accepted");
+        self.metrics.finished(ExecutionStatus::Success);
+        self.queue.post(Wake::Finished(execution.task_id));
+        Ok(true)
+    }
+
     /// Ends `execution` with a final `status`, only while `attempt` (if given) is its current attempt; returns
     /// whether it applied (false: it had already ended or moved on).
     ///

@@ -141,6 +141,84 @@ impl Store {
         Ok((marked, reset))
     }
 
+    /// Accepts a success reported for attempt `attempt` after the scheduler counted that attempt's instance
+    /// unreachable (its answer came too late, or not at all, yet the work ran): the attempt and the execution become
+    /// `success`, whether the execution had failed or was waiting to retry. Only while no later attempt was made.
+    pub async fn succeed_after_unreachable(
+        &self,
+        id: ExecutionId,
+        attempt: u32,
+        result: Option<&serde_json::Value>,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let txn = self.begin().await?;
+        let unreachable = Attempts::find()
+            .filter(Column::ExecutionId.eq(id.to_string()))
+            .filter(Column::Attempt.eq(int(attempt)))
+            .filter(Column::Status.eq(AttemptStatus::Failed.as_str()))
+            .filter(Column::Error.contains("unreachable:"))
+            .count(&txn)
+            .await?
+            > 0;
+        if !unreachable {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let retrying = Condition::all()
+            .add(execution::Column::Status.eq(ExecutionStatus::Pending.as_str()))
+            .add(execution::Column::RetryAt.is_not_null());
+        let updated = Executions::update_many()
+            .col_expr(execution::Column::Status, Expr::value(ExecutionStatus::Success.as_str()))
+            .col_expr(execution::Column::Result, Expr::value(convert::opt_to_json("result", result)?))
+            .col_expr(execution::Column::Error, Expr::value(Option::<String>::None))
+            .col_expr(execution::Column::RetryAt, Expr::value(Option::<i64>::None))
+            .col_expr(execution::Column::FinishedAt, Expr::value(at.as_millis()))
+            .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
+            .filter(execution::Column::Id.eq(id.to_string()))
+            .filter(execution::Column::Attempt.eq(int(attempt)))
+            .filter(Condition::any().add(execution::Column::Status.eq(ExecutionStatus::Failed.as_str())).add(retrying))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        Attempts::update_many()
+            .col_expr(Column::Status, Expr::value(AttemptStatus::Success.as_str()))
+            .col_expr(Column::FinishedAt, Expr::value(at.as_millis()))
+            .filter(Column::ExecutionId.eq(id.to_string()))
+            .filter(Column::Attempt.eq(int(attempt)))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Takes back attempt `attempt` of a running execution that this scheduler claimed and knows it never sent (its
+    /// lease lapsed between the claim and the request): the attempt ends `rejected` with `reason`, and the
+    /// execution goes back to the queue, due now, for its next attempt. Not an end and not a retry: no retry is
+    /// counted. False if the execution is no longer running that attempt.
+    pub async fn release_unsent(&self, id: ExecutionId, attempt: u32, reason: &str, at: Timestamp) -> Result<bool> {
+        let txn = self.begin().await?;
+        let updated = Executions::update_many()
+            .col_expr(execution::Column::Status, Expr::value(ExecutionStatus::Pending.as_str()))
+            .col_expr(execution::Column::DeadlineAt, Expr::value(Option::<i64>::None))
+            .col_expr(execution::Column::RetryAt, Expr::value(at.as_millis()))
+            .col_expr(execution::Column::UpdatedAt, Expr::value(at.as_millis()))
+            .filter(execution::Column::Id.eq(id.to_string()))
+            .filter(execution::Column::Status.eq(ExecutionStatus::Running.as_str()))
+            .filter(execution::Column::Attempt.eq(int(attempt)))
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        end_attempt_in(&txn, id, attempt, AttemptStatus::Rejected, Some(reason), at).await?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
     /// Sets an attempt's status (and error, if given) while it is in flight; a final status also sets `finished_at`.
     ///
     /// An attempt that already ended keeps its status (a callback may settle it before the dispatcher

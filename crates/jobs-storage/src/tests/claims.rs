@@ -162,3 +162,59 @@ pub(crate) async fn the_queue_leaves_a_leaders_recent_claims_to_it(store: &Store
         assert!(left.contains(&e.id), "{e:?}");
     }
 }
+
+/// An attempt claimed and never sent (the leader's lease lapsed in between) is taken back: rejected, and the
+/// execution due again for its next attempt with no retry counted. An attempt no longer running is left alone.
+pub(crate) async fn an_unsent_attempt_is_taken_back(store: &Store) {
+    let t = task("unsent");
+    store.insert_task(&t).await.unwrap();
+    let e = execution(&t, TriggerType::Manual, at(0));
+    store.insert_execution(&e).await.unwrap();
+    let x = ExecutorId::new();
+    assert!(store.start_attempt(e.id, 1, x, at(10), at(60_000)).await.unwrap());
+    assert!(store.release_unsent(e.id, 1, "not sent", at(20)).await.unwrap());
+
+    let queued = store.get_execution(e.id).await.unwrap().unwrap();
+    assert_eq!((queued.status, queued.attempt, queued.retries), (ExecutionStatus::Pending, 1, 0));
+    assert_eq!((queued.retry_at, queued.deadline_at), (Some(at(20)), None));
+    assert!(!queued.is_preclaimed());
+    let attempts = store.attempts(e.id).await.unwrap();
+    assert_eq!(attempts.len(), 1);
+    assert_eq!((attempts[0].status, attempts[0].error.as_deref()), (AttemptStatus::Rejected, Some("not sent")));
+
+    assert!(!store.release_unsent(e.id, 1, "again", at(21)).await.unwrap(), "no longer running");
+    assert!(store.start_attempt(e.id, 2, x, at(30), at(60_000)).await.unwrap(), "the next attempt is claimed");
+    assert!(!store.release_unsent(e.id, 1, "stale", at(31)).await.unwrap(), "an earlier attempt is left alone");
+}
+
+/// A success reported for an attempt the scheduler counted as unreachable stands: the execution waiting to retry
+/// succeeds instead. An attempt that failed otherwise, or a later attempt made meanwhile, keeps the report out.
+pub(crate) async fn a_success_after_unreachable_is_accepted(store: &Store) {
+    let t = task("late");
+    store.insert_task(&t).await.unwrap();
+    let x = ExecutorId::new();
+    let unreachable = "no executor instance took task `late`: w1: unreachable: http://w1/execute: timed out";
+    let result = serde_json::json!({"rows": 3});
+
+    let e = execution(&t, TriggerType::Manual, at(0));
+    store.insert_execution(&e).await.unwrap();
+    assert!(store.start_attempt(e.id, 1, x, at(10), at(60_000)).await.unwrap());
+    assert!(store.retry_later(e.id, 1, AttemptStatus::Failed, unreachable, at(5_000), at(20)).await.unwrap());
+    assert!(store.succeed_after_unreachable(e.id, 1, Some(&result), at(30)).await.unwrap());
+    let done = store.get_execution(e.id).await.unwrap().unwrap();
+    assert_eq!((done.status, done.retry_at, done.result), (ExecutionStatus::Success, None, Some(result.clone())));
+    assert_eq!(store.attempts(e.id).await.unwrap()[0].status, AttemptStatus::Success);
+
+    let failed = execution(&t, TriggerType::Manual, at(1));
+    store.insert_execution(&failed).await.unwrap();
+    assert!(store.start_attempt(failed.id, 1, x, at(10), at(60_000)).await.unwrap());
+    assert!(store.retry_later(failed.id, 1, AttemptStatus::Failed, "exit code 3", at(5_000), at(20)).await.unwrap());
+    assert!(!store.succeed_after_unreachable(failed.id, 1, None, at(30)).await.unwrap(), "a real failure stands");
+
+    let moved = execution(&t, TriggerType::Manual, at(2));
+    store.insert_execution(&moved).await.unwrap();
+    assert!(store.start_attempt(moved.id, 1, x, at(10), at(60_000)).await.unwrap());
+    assert!(store.retry_later(moved.id, 1, AttemptStatus::Failed, unreachable, at(20), at(20)).await.unwrap());
+    assert!(store.start_attempt(moved.id, 2, x, at(25), at(60_000)).await.unwrap());
+    assert!(!store.succeed_after_unreachable(moved.id, 1, None, at(30)).await.unwrap(), "a later attempt runs");
+}

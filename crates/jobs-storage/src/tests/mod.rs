@@ -59,6 +59,8 @@ storage_suite!(
     executions::final_status_never_changes,
     executions::attempts_are_recorded,
     executions::batched_changes_apply_like_single_ones,
+    claims::a_success_after_unreachable_is_accepted,
+    claims::an_unsent_attempt_is_taken_back,
     claims::a_claimed_fire_succeeds_in_one_update,
     claims::an_accepted_mark_makes_a_claim_running,
     claims::a_first_attempt_that_fails_gets_its_row,
