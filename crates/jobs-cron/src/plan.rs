@@ -4,6 +4,9 @@ use jobs_model::{MisfirePolicy, Timestamp};
 
 use crate::schedule::Schedule;
 
+/// At most this many slots dropped by a long outage are counted one by one (a day of every-second slots).
+pub(crate) const COUNT_LIMIT: u64 = 86_400;
+
 /// What to do with a task's slots up to the planning horizon.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
@@ -11,6 +14,10 @@ pub struct Plan {
     pub fires: Vec<Timestamp>,
     /// Misfired slots not fired (policy `skip`), oldest first, to record as missed.
     pub missed: Vec<Timestamp>,
+    /// Misfired slots neither fired nor listed in `missed`, to count as missed with the plan's first execution:
+    /// the slots a `FireOnce` catch-up fire stands for, and those older than the newest `max_slots` misfires
+    /// (counted up to [`COUNT_LIMIT`]).
+    pub folded: u64,
     /// The first slot not planned: the first one after the horizon, or the first one cut by `max_slots`.
     /// `None` when the schedule never fires again.
     pub next: Option<Timestamp>,
@@ -42,9 +49,13 @@ pub fn plan(
     let misfire_end = now.add_millis(-grace_ms.max(0)).min(horizon);
     if next_fire <= misfire_end {
         let (misfires, first_on_time) = slots.newest(misfire_end, max_slots);
+        plan.folded = misfires.first().map_or(0, |oldest| slots.count_before(*oldest));
         match policy {
             MisfirePolicy::FireAll => plan.fires = misfires,
-            MisfirePolicy::FireOnce => plan.fires.extend(misfires.last()),
+            MisfirePolicy::FireOnce => {
+                plan.folded += u64::try_from(misfires.len().saturating_sub(1)).unwrap_or(u64::MAX);
+                plan.fires.extend(misfires.last());
+            }
             MisfirePolicy::Skip => plan.missed = misfires,
         }
         cursor = first_on_time;
@@ -71,6 +82,20 @@ impl Slots<'_> {
     /// The first slot at or after `at`.
     fn at_or_after(&self, at: Timestamp) -> Option<Timestamp> {
         if at <= self.first { Some(self.first) } else { self.schedule.next_after(at.add_millis(-1)) }
+    }
+
+    /// How many slots come before `slot`, counted up to [`COUNT_LIMIT`].
+    fn count_before(&self, slot: Timestamp) -> u64 {
+        let mut count = 0;
+        let mut cursor = Some(self.first);
+        while let Some(earlier) = cursor
+            && earlier < slot
+            && count < COUNT_LIMIT
+        {
+            count += 1;
+            cursor = self.schedule.next_after(earlier);
+        }
+        count
     }
 
     /// The newest `max` slots up to `last` (inclusive), oldest first, and the first slot after `last`.

@@ -415,11 +415,12 @@ fn check_plan(
     fires: &[&str],
     missed: &[&str],
     next: &str,
+    folded: u64,
 ) {
     let schedule = Schedule::parse("0 * * * * *", "UTC").unwrap();
     let now = t(now);
     let planned = plan(&schedule, t(next_fire), now, now.add_millis(500), 60_000, policy, max_slots);
-    let expected = Plan { fires: ts(fires), missed: ts(missed), next: Some(t(next)) };
+    let expected = Plan { fires: ts(fires), missed: ts(missed), folded, next: Some(t(next)) };
     assert_eq!(planned, expected, "{policy} from {next_fire} at {now}");
 }
 
@@ -427,26 +428,26 @@ fn check_plan(
 fn plan_on_time() {
     for policy in [MisfirePolicy::FireOnce, MisfirePolicy::FireAll, MisfirePolicy::Skip] {
         // Not due yet.
-        check_plan(policy, "10:00:00", "09:59:00", 100, &[], &[], "10:00:00");
+        check_plan(policy, "10:00:00", "09:59:00", 100, &[], &[], "10:00:00", 0);
         // Within the look-ahead.
-        check_plan(policy, "10:00:00", "09:59:59.600", 100, &["10:00:00"], &[], "10:01:00");
+        check_plan(policy, "10:00:00", "09:59:59.600", 100, &["10:00:00"], &[], "10:01:00", 0);
         // Late, but under the grace period: fired whatever the policy.
-        check_plan(policy, "10:00:00", "10:00:59.999", 100, &["10:00:00", "10:01:00"], &[], "10:02:00");
+        check_plan(policy, "10:00:00", "10:00:59.999", 100, &["10:00:00", "10:01:00"], &[], "10:02:00", 0);
     }
 }
 
 #[test]
 fn plan_grace_boundary() {
     // Exactly the grace period late is a misfire.
-    check_plan(MisfirePolicy::Skip, "10:00:00", "10:01:00", 100, &["10:01:00"], &["10:00:00"], "10:02:00");
-    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:01:00", 100, &["10:00:00", "10:01:00"], &[], "10:02:00");
-    check_plan(MisfirePolicy::FireAll, "10:00:00", "10:01:00", 100, &["10:00:00", "10:01:00"], &[], "10:02:00");
+    check_plan(MisfirePolicy::Skip, "10:00:00", "10:01:00", 100, &["10:01:00"], &["10:00:00"], "10:02:00", 0);
+    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:01:00", 100, &["10:00:00", "10:01:00"], &[], "10:02:00", 0);
+    check_plan(MisfirePolicy::FireAll, "10:00:00", "10:01:00", 100, &["10:00:00", "10:01:00"], &[], "10:02:00", 0);
 }
 
 #[test]
 fn plan_misfire_policies() {
     // Down from 10:00 to 10:05:30: 10:00 to 10:04 are misfires, 10:05 is 30 s late.
-    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:05:30", 100, &["10:04:00", "10:05:00"], &[], "10:06:00");
+    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:05:30", 100, &["10:04:00", "10:05:00"], &[], "10:06:00", 4);
     check_plan(
         MisfirePolicy::FireAll,
         "10:00:00",
@@ -455,6 +456,7 @@ fn plan_misfire_policies() {
         &["10:00:00", "10:01:00", "10:02:00", "10:03:00", "10:04:00", "10:05:00"],
         &[],
         "10:06:00",
+        0,
     );
     check_plan(
         MisfirePolicy::Skip,
@@ -464,6 +466,7 @@ fn plan_misfire_policies() {
         &["10:05:00"],
         &["10:00:00", "10:01:00", "10:02:00", "10:03:00", "10:04:00"],
         "10:06:00",
+        0,
     );
 }
 
@@ -478,12 +481,22 @@ fn plan_caps_slots() {
         &["10:02:00", "10:03:00", "10:04:00"],
         &[],
         "10:05:00",
+        2,
     );
-    check_plan(MisfirePolicy::Skip, "10:00:00", "10:05:30", 3, &[], &["10:02:00", "10:03:00", "10:04:00"], "10:05:00");
-    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:05:30", 3, &["10:04:00", "10:05:00"], &[], "10:06:00");
-    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:05:30", 1, &["10:04:00"], &[], "10:05:00");
+    check_plan(
+        MisfirePolicy::Skip,
+        "10:00:00",
+        "10:05:30",
+        3,
+        &[],
+        &["10:02:00", "10:03:00", "10:04:00"],
+        "10:05:00",
+        2,
+    );
+    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:05:30", 3, &["10:04:00", "10:05:00"], &[], "10:06:00", 4);
+    check_plan(MisfirePolicy::FireOnce, "10:00:00", "10:05:30", 1, &["10:04:00"], &[], "10:05:00", 4);
     // Zero is taken as one, so planning always moves on.
-    check_plan(MisfirePolicy::FireAll, "10:00:00", "10:00:00", 0, &["10:00:00"], &[], "10:01:00");
+    check_plan(MisfirePolicy::FireAll, "10:00:00", "10:00:00", 0, &["10:00:00"], &[], "10:01:00", 0);
     // On-time slots beyond the cap are left for the next plan.
     let schedule = Schedule::parse("* * * * * *", "UTC").unwrap();
     let planned = plan(&schedule, t("10:00:00"), t("10:00:00"), t("10:00:10"), 60_000, MisfirePolicy::FireAll, 4);
@@ -493,7 +506,7 @@ fn plan_caps_slots() {
 
 #[test]
 fn plan_after_a_day_down() {
-    // Every second, down for a day: 86,341 misfires, never walked one by one.
+    // Every second, down for a day: 86,341 misfires; the newest are found stepping back, the older only counted.
     let schedule = Schedule::parse("* * * * * *", "UTC").unwrap();
     let next_fire = at("2026-01-01T00:00:00Z");
     let now = at("2026-01-02T00:00:00Z");
@@ -507,15 +520,19 @@ fn plan_after_a_day_down() {
     assert!(all.fires.windows(2).all(|pair| pair[1].millis_since(pair[0]) == 1000));
     assert_eq!(all.next, Some(at("2026-01-01T23:59:01Z")));
 
+    assert_eq!(all.folded, 86_241, "the misfires older than the newest 100 are counted");
+
     let once = run(MisfirePolicy::FireOnce);
     // The catch-up fire, then the 61 on-time slots from 23:59:01 to 00:00:01.
     assert_eq!(once.fires.len(), 62);
+    assert_eq!(once.folded, 86_340, "every misfire but the one fired is counted");
     assert_eq!(once.fires[..2], [at("2026-01-01T23:59:00Z"), at("2026-01-01T23:59:01Z")]);
     assert_eq!(once.fires.last(), Some(&at("2026-01-02T00:00:01Z")));
     assert_eq!(once.next, Some(at("2026-01-02T00:00:02Z")));
 
     let skip = run(MisfirePolicy::Skip);
     assert_eq!(skip.missed.len(), 100);
+    assert_eq!(skip.folded, 86_241);
     assert_eq!(skip.missed.last(), Some(&at("2026-01-01T23:59:00Z")));
     assert!(skip.fires.is_empty());
     assert_eq!(skip.next, Some(at("2026-01-01T23:59:01Z")));
@@ -559,7 +576,7 @@ fn plan_steps_back_like_it_walks_forward() {
 fn plan_when_the_schedule_ends() {
     let schedule = Schedule::parse("0 0 30 2 *", "UTC").unwrap();
     let planned = plan(&schedule, t("10:00:00"), t("10:00:00"), t("10:00:01"), 60_000, MisfirePolicy::FireOnce, 10);
-    assert_eq!(planned, Plan { fires: ts(&["10:00:00"]), missed: vec![], next: None });
+    assert_eq!(planned, Plan { fires: ts(&["10:00:00"]), missed: vec![], folded: 0, next: None });
 }
 
 /// Other shapes of gap: Santiago springs forward at midnight, and Samoa skipped 2011-12-30 entirely.

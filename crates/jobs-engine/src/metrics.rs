@@ -143,6 +143,11 @@ impl Metrics {
         self.finished.get_or_create(&[("status", status.as_str())]).inc();
     }
 
+    /// `count` executions or slots ended with `status` at once (misfired slots recorded together).
+    pub(crate) fn finished_many(&self, status: ExecutionStatus, count: u64) {
+        self.finished.get_or_create(&[("status", status.as_str())]).inc_by(count);
+    }
+
     /// A database operation failed.
     pub(crate) fn database_error(&self) {
         self.database_errors.inc();

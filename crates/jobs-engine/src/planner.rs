@@ -316,6 +316,10 @@ impl Planner {
             let Some(loaded) = &entry.loaded else { continue };
             let task = loaded.0.clone();
             for execution in written {
+                if execution.missed_slots > 0 {
+                    tracing::info!(task_id = %entry.id, slot = %execution.scheduled_at, missed = execution.missed_slots, "misfired slots recorded as missed");
+                    self.parts.settler.recorded(ExecutionStatus::Missed, u64::from(execution.missed_slots));
+                }
                 if execution.status == ExecutionStatus::Pending {
                     self.parts.metrics.fired(TriggerType::Cron, 1);
                     self.parts.dispatcher.dispatch_at(execution, task.clone());
@@ -387,5 +391,10 @@ fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64
     let mut executions: Vec<Execution> =
         plan.missed.iter().map(|slot| execution(*slot, ExecutionStatus::Missed)).collect();
     executions.extend(plan.fires.iter().map(|slot| execution(*slot, ExecutionStatus::Pending)));
+    // The slots folded into a catch-up fire, or dropped by a long outage, are recorded with the plan's first
+    // execution (the catch-up fire itself under `fire_once`), so that the history explains every slot.
+    if let Some(first) = executions.first_mut() {
+        first.missed_slots = u32::try_from(plan.folded).unwrap_or(u32::MAX);
+    }
     PlannedFire { task_id: task.id, expected_next: entry.stored, new_next: plan.next, executions }
 }

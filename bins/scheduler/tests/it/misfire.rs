@@ -46,6 +46,8 @@ async fn slots_missed_while_down_follow_the_misfire_policy() {
     let once = executions(&app, "once").await;
     assert_eq!(missed(&once), 0, "fire_once records nothing as missed");
     assert_eq!(gaps(&once), 1, "fire_once folds the old slots into one catch-up fire");
+    let folded: u64 = once.iter().filter_map(|e| e["missed_slots"].as_u64()).sum();
+    assert!(folded > 0 && folded == missing_slots(&once), "the catch-up fire counts the slots it stands for: {once:?}");
     let all = executions(&app, "all").await;
     assert_eq!(missed(&all), 0);
     assert_eq!(gaps(&all), 0, "fire_all fires every old slot");
@@ -63,6 +65,18 @@ fn gaps(executions: &[serde_json::Value]) -> usize {
         .collect();
     slots.sort_unstable();
     slots.windows(2).filter(|pair| pair[1] - pair[0] != 1000).count()
+}
+
+/// Slots absent between the first and the last execution.
+fn missing_slots(executions: &[serde_json::Value]) -> u64 {
+    let mut slots: Vec<i64> = executions
+        .iter()
+        .filter_map(|e| e["scheduled_at"].as_str())
+        .filter_map(jobs_model::Timestamp::parse_rfc3339)
+        .map(jobs_model::Timestamp::as_millis)
+        .collect();
+    slots.sort_unstable();
+    slots.windows(2).map(|pair| u64::try_from((pair[1] - pair[0]) / 1000 - 1).unwrap_or(0)).sum()
 }
 
 fn uuid_like() -> String {
