@@ -407,6 +407,7 @@ fn ts(times: &[&str]) -> Vec<Timestamp> {
 
 /// `plan` with a 60 s grace and a horizon 500 ms after `now`.
 #[track_caller]
+#[expect(clippy::too_many_arguments, reason = "one row of a table: the inputs, then the expected plan")]
 fn check_plan(
     policy: MisfirePolicy,
     next_fire: &str,
