@@ -23,6 +23,11 @@ impl ApiError {
         Self { status, code, message: message.into() }
     }
 
+    /// 503 `unavailable` with why this instance cannot serve now (readiness); answered with `Retry-After`.
+    pub(crate) fn not_ready(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, "unavailable", message)
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "invalid_input", message)
     }
@@ -97,7 +102,7 @@ impl IntoResponse for ApiError {
 }
 
 /// What a 503 answer's `Retry-After` says, in seconds.
-pub(crate) const RETRY_AFTER_SECONDS: &str = "2";
+const RETRY_AFTER_SECONDS: &str = "2";
 
 impl From<jobs_engine::Error> for ApiError {
     fn from(error: jobs_engine::Error) -> Self {
