@@ -50,10 +50,8 @@ impl Sweeps {
                     self.metrics.database_error();
                 }
             }
-            if reachable_since.is_none_or(|since| since.elapsed() < grace) {
-                continue;
-            }
-            if let Err(error) = self.fail_work_of_offline_instances().await {
+            let settled = reachable_since.is_some_and(|since| since.elapsed() >= grace);
+            if let Err(error) = self.offline_instances(settled).await {
                 tracing::warn!(%error, "cannot fail the work of offline instances");
                 self.metrics.database_error();
             }
@@ -81,9 +79,14 @@ impl Sweeps {
         Ok(())
     }
 
-    async fn fail_work_of_offline_instances(&self) -> crate::Result<()> {
+    /// Alerts on instances gone offline; with `fail_work`, their work fails as lost and their claimed fires go
+    /// back to the queue.
+    async fn offline_instances(&self, fail_work: bool) -> crate::Result<()> {
         let offline = self.registry.list(None, Some(ExecutorState::Offline)).await?;
         self.alerts.executors_offline(&offline);
+        if !fail_work {
+            return Ok(());
+        }
         let now = self.clock.now();
         for view in offline {
             // Fires claimed for it that should have gone out by now and are not marked as taken go back to the queue.
