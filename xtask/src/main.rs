@@ -5,6 +5,7 @@
 mod bench;
 mod cluster;
 mod migrate;
+mod procs;
 #[cfg(test)]
 mod tidy;
 
