@@ -76,6 +76,7 @@ pub(crate) async fn db_down(ctx: &Context, backend: Backend, out: &mut Outcome) 
     server.crash();
     let killed_at = Timestamp::now();
     tokio::time::sleep(ctx.pick(Duration::from_secs(15), Duration::from_secs(8))).await;
+    let restarting_at = Timestamp::now();
     server.restart().await?;
     let back_at = Timestamp::now();
     out.note("outage_ms", back_at.millis_since(killed_at));
@@ -91,7 +92,7 @@ pub(crate) async fn db_down(ctx: &Context, backend: Backend, out: &mut Outcome) 
     out.check_recovery(2_000);
 
     // During: requests sent from a second after the kill until the restart began.
-    let during = |probe: &&Probe| probe.at >= killed_at.add_millis(1_000) && probe.at < back_at.add_millis(-1_000);
+    let during = |probe: &&Probe| probe.at >= killed_at.add_millis(1_000) && probe.at < restarting_at;
     let api: Vec<&Probe> = probes.iter().filter(during).filter(|probe| probe.path_is("/api/v1/tasks")).collect();
     let api_ok =
         |probe: &&&Probe| probe.status == Some(503) && probe.retry_after.is_some() && probe.latency_ms <= 5_000;
