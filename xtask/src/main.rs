@@ -3,8 +3,10 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod bench;
+mod chaos;
 mod cluster;
 mod migrate;
+mod procs;
 #[cfg(test)]
 mod tidy;
 
@@ -22,6 +24,9 @@ commands:
   bench [accuracy] [throughput] [curve] [failover] [scale] [--quick] [--kills N]
                                         benchmarks on real processes and the local MariaDB
                                         (the harness itself runs as a release build)
+  chaos [scenario...] [--short] [--backend mariadb|postgres|sqlite] [--release]
+                                        fault injection on real processes (own MariaDB, PostgreSQL
+                                        and tmpfs); a verdict per scenario, target/chaos/report.json
   cluster [--database-url URL] [--release]
                                         3 schedulers (8081-8083) on one MySQL database and the
                                         example executor (9090), as local processes; Ctrl-C stops all
@@ -47,6 +52,7 @@ fn run() -> anyhow::Result<()> {
         "test" => test(rest),
         "migrate" => migrate::run(rest),
         "cluster" => cluster::run(rest),
+        "chaos" => chaos(rest),
         "bench" if cfg!(debug_assertions) => release_bench(rest),
         "bench" => bench::run(rest),
         "help" | "--help" | "-h" => {
@@ -62,6 +68,12 @@ fn run() -> anyhow::Result<()> {
 fn release_bench(args: &[String]) -> anyhow::Result<()> {
     let sh = Shell::new()?;
     cmd!(sh, "cargo run --release --quiet --package xtask -- bench {args...}").run()?;
+    Ok(())
+}
+
+/// Runs the chaos scenarios; any scenario failing its verdict fails the command.
+fn chaos(args: &[String]) -> anyhow::Result<()> {
+    anyhow::ensure!(chaos::run(args)?, "a chaos scenario failed its verdict");
     Ok(())
 }
 

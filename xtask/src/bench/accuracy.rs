@@ -8,7 +8,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::bench::load::{self, Step};
-use crate::bench::support::{Options, build_release, lateness_summary, now_us};
+use crate::bench::support::{Options, build_release, lateness_summary};
+use crate::procs::now_us;
 
 pub(crate) const TASKS: usize = 1000;
 /// Whole seconds after the tasks are created that are not measured.

@@ -8,7 +8,8 @@ use serde_json::{Value, json};
 
 use crate::bench::accuracy::measure_peer;
 use crate::bench::load::{self, Outcome, Step};
-use crate::bench::support::{Options, Receipt, build_release, lateness_summary};
+use crate::bench::support::{Options, build_release, lateness_summary};
+use crate::procs::Receipt;
 
 const TASKS: [usize; 3] = [10, 100, 1000];
 /// The peer runs at this load only.

@@ -9,9 +9,9 @@ use serde_json::{Value, json};
 
 use jobs_model::Timestamp;
 
-use crate::bench::support::{
-    Options, Receipt, Receipts, Scheduler, build_release, client, fresh_database, leader, post, recording_executor,
-    snapshot, wait_for,
+use crate::bench::support::{Options, build_release};
+use crate::procs::{
+    Receipt, Receipts, Scheduler, client, fresh_database, leader, post, recording_executor, snapshot, wait_for,
 };
 
 /// One half of the kills: its task, the executor's early delivery, and the report key of its figures.

@@ -10,9 +10,9 @@ use serde_json::{Value, json};
 use jobs_model::Timestamp;
 
 use crate::bench::cost::Probe;
-use crate::bench::support::{
-    Options, Receipt, Receipts, Scheduler, client, fresh_database, lateness_summary, leader, post, recording_executor,
-    snapshot, wait_for,
+use crate::bench::support::{Options, lateness_summary};
+use crate::procs::{
+    Receipt, Receipts, Scheduler, client, fresh_database, leader, post, recording_executor, snapshot, wait_for,
 };
 
 /// Handler starts up to this long after the window's end still count; later ones count as lost.

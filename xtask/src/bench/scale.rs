@@ -8,9 +8,8 @@ use serde_json::{Value, json};
 use jobs_migrations::sea_orm::{ConnectionTrait, Database};
 use jobs_model::TaskId;
 
-use crate::bench::support::{
-    Options, Scheduler, build_release, client, cpu_ticks, fresh_database, get, ticks_per_second, wait_for,
-};
+use crate::bench::support::{Options, build_release, cpu_ticks, ticks_per_second};
+use crate::procs::{Scheduler, client, fresh_database, get, wait_for};
 
 const ROWS_PER_INSERT: usize = 1000;
 

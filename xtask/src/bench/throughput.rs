@@ -12,7 +12,8 @@ use jobs_model::{ExecutionId, TaskId, Timestamp};
 use crate::bench::accuracy;
 use crate::bench::cost;
 use crate::bench::load::{self, Step};
-use crate::bench::support::{Options, build_release, fresh_database};
+use crate::bench::support::{Options, build_release};
+use crate::procs::fresh_database;
 
 /// Connections the scheduler's pool uses by default (`database.max_connections`).
 const CONNECTIONS: u32 = 10;
