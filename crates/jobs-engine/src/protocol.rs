@@ -5,6 +5,7 @@
 
 use std::collections::HashSet;
 
+use jobs_election::Role;
 use jobs_model::protocol::{
     CallbackRequest, CallbackStatus, DeclaredTask, HeartbeatRequest, RegisterRequest, RegisterResponse,
 };
@@ -85,7 +86,15 @@ impl Engine {
             i64::try_from(self.registry.heartbeat_interval_seconds()).unwrap_or(i64::MAX / 4_000) * 2_000 + 1_000;
         let now = self.clock.now();
         // The heartbeat itself is recorded: a failure here only leaves the claims for the next one.
-        match self.store.settle_unsent_claims(id, &request.running_executions, now.add_millis(-grace), now).await {
+        let settled = async {
+            let current_epoch = match self.role() {
+                Role::Leader { epoch } => Some(epoch),
+                Role::Follower => self.store.leader(&self.lock_key).await?.map(|leader| leader.epoch),
+            };
+            let sent_before = now.add_millis(-grace);
+            self.store.settle_unsent_claims(id, &request.running_executions, sent_before, current_epoch, now).await
+        };
+        match settled.await {
             Ok((marked, unsent)) if marked + unsent > 0 => {
                 tracing::info!(executor_id = %id, marked, unsent, "claimed fires of an earlier leader settled");
                 if unsent > 0 {

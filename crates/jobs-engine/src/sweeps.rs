@@ -90,7 +90,7 @@ impl Sweeps {
         let now = self.clock.now();
         for view in offline {
             // Fires claimed for it that should have gone out by now and are not marked as taken go back to the queue.
-            let (_, unsent) = self.store.settle_unsent_claims(view.executor.id, &[], now, now).await?;
+            let (_, unsent) = self.store.settle_unsent_claims(view.executor.id, &[], now, None, now).await?;
             if unsent > 0 {
                 tracing::info!(executor_id = %view.executor.id, unsent, "claimed fires of an offline instance requeued");
             }

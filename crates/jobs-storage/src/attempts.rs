@@ -97,19 +97,29 @@ impl Store {
     /// marked as taken (their leader was replaced before it could tell): those the instance reports in `running`
     /// are marked running; the others never reached it and become plain pending executions again, for the queue to
     /// send. Returns how many were marked and how many were put back.
+    ///
+    /// The claims of `current_epoch`, the leader now in office, are left alone: its dispatcher sent them (an
+    /// instance slow to answer has not reported them yet) or still decides what becomes of them.
     #[tracing::instrument(skip_all, fields(executor_id = %executor_id))]
     pub async fn settle_unsent_claims(
         &self,
         executor_id: ExecutorId,
         running: &[ExecutionId],
         sent_before: Timestamp,
+        current_epoch: Option<i64>,
         at: Timestamp,
     ) -> Result<(u64, u64)> {
         let claims = || {
-            Condition::all()
+            let mut claims = Condition::all()
                 .add(preclaimed())
                 .add(execution::Column::ExecutorId.eq(executor_id.to_string()))
-                .add(execution::Column::StartedAt.lt(sent_before.as_millis()))
+                .add(execution::Column::StartedAt.lt(sent_before.as_millis()));
+            if let Some(epoch) = current_epoch {
+                claims = claims.add(
+                    Condition::any().add(execution::Column::Epoch.is_null()).add(execution::Column::Epoch.ne(epoch)),
+                );
+            }
+            claims
         };
         let running: Vec<String> = running.iter().map(ToString::to_string).collect();
         // Read committed: these range updates run beside the planner's inserts of new claims for the same instance,

@@ -13,6 +13,7 @@ fn claimed(task: &Task, slot: i64, executor: ExecutorId, send_at: i64) -> Execut
         attempt: 1,
         started_at: Some(at(send_at)),
         deadline_at: Some(at(slot + 60_000)),
+        epoch: Some(3),
         ..execution(task, TriggerType::Cron, at(slot))
     }
 }
@@ -126,7 +127,9 @@ pub(crate) async fn heartbeats_settle_the_claims_of_an_earlier_leader(store: &St
     for e in [&reported, &never_sent, &not_yet_due, &elsewhere] {
         store.insert_execution(e).await.unwrap();
     }
-    let settled = store.settle_unsent_claims(x, &[reported.id], at(5_000), at(6_000)).await.unwrap();
+    // The leader now in office keeps its own claims.
+    assert_eq!(store.settle_unsent_claims(x, &[reported.id], at(5_000), Some(3), at(6_000)).await.unwrap(), (0, 0));
+    let settled = store.settle_unsent_claims(x, &[reported.id], at(5_000), Some(99), at(6_000)).await.unwrap();
     assert_eq!(settled, (1, 1));
 
     let now = store.get_execution(reported.id).await.unwrap().unwrap();
@@ -136,7 +139,7 @@ pub(crate) async fn heartbeats_settle_the_claims_of_an_earlier_leader(store: &St
     assert!(store.attempts(never_sent.id).await.unwrap().is_empty(), "it was never sent");
     assert!(store.get_execution(not_yet_due.id).await.unwrap().unwrap().is_preclaimed());
     assert!(store.get_execution(elsewhere.id).await.unwrap().unwrap().is_preclaimed());
-    assert_eq!(store.settle_unsent_claims(x, &[], at(5_000), at(7_000)).await.unwrap(), (0, 0));
+    assert_eq!(store.settle_unsent_claims(x, &[], at(5_000), None, at(7_000)).await.unwrap(), (0, 0));
 }
 
 pub(crate) async fn the_queue_leaves_a_leaders_recent_claims_to_it(store: &Store) {
