@@ -102,7 +102,7 @@ pub(crate) async fn db_down(ctx: &Context, backend: Backend, out: &mut Outcome) 
     let api_bad = api.iter().filter(|probe| !api_ok(probe)).count();
     out.note("api_during", summary(&api));
     out.check(
-        !api.is_empty() && api_bad == 0 && api.iter().any(unavailable),
+        !api.is_empty() && api_bad == 0 && api.iter().any(|probe| unavailable(&probe)),
         format!(
             "{api_bad} of {} API calls during the outage neither 503 with Retry-After nor served within 5 s",
             api.len()
