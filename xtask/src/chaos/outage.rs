@@ -92,7 +92,11 @@ pub(crate) async fn db_down(ctx: &Context, backend: Backend, out: &mut Outcome) 
     out.check_recovery(2_000);
 
     // During: requests sent from a second after the kill until the restart began.
-    let during = |probe: &&Probe| probe.at >= killed_at.add_millis(1_000) && probe.at < restarting_at;
+    // Sent while the database was down and answered before it was started again: an answer that came after the
+    // restart was served by a database that was back.
+    let during = |probe: &&Probe| {
+        probe.at >= killed_at.add_millis(1_000) && probe.at.add_millis(probe.latency_ms) < restarting_at
+    };
     let api: Vec<&Probe> = probes.iter().filter(during).filter(|probe| probe.path_is("/api/v1/tasks")).collect();
     // A call sent in the last seconds of the outage may wait for a connection until the database is back and then
     // be served: that is an answer too. What must not happen is a hang, or an error other than 503 with Retry-After.
