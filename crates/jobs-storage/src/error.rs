@@ -12,9 +12,9 @@ pub enum Error {
     #[error("cannot connect to database at {address}: {reason}")]
     Connect {
         address: String,
+        /// The driver's message, already in `reason`, so not shown again as a source.
         reason: String,
-        #[source]
-        source: Option<DbErr>,
+        cause: Option<DbErr>,
     },
     #[error("{0}")]
     NotFound(String),

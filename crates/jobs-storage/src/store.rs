@@ -63,7 +63,7 @@ impl Store {
         };
         let db = match open(&full, backend, &pool).await {
             Ok(db) => db,
-            Err(Error::Connect { source: Some(err), .. }) if is_unknown_database(&err) => {
+            Err(Error::Connect { cause: Some(err), .. }) if is_unknown_database(&err) => {
                 create_database(&full, backend).await?;
                 open(&full, backend, &pool).await?
             }
@@ -260,7 +260,7 @@ pub(crate) async fn open(url: &str, backend: Backend, pool: &Pool<'_>) -> Result
         });
     }
     let connect_error =
-        |reason: String, source: Option<DbErr>| Error::Connect { address: redact_url(url), reason, source };
+        |reason: String, cause: Option<DbErr>| Error::Connect { address: redact_url(url), reason, cause };
     match tokio::time::timeout(CONNECT_TIMEOUT, Database::connect(options)).await {
         Ok(Ok(db)) => Ok(db),
         Ok(Err(err)) => Err(connect_error(reason(&err), Some(err))),
@@ -324,7 +324,7 @@ async fn create_database(url: &str, backend: Backend) -> Result<()> {
     result.map_err(|err| Error::Connect {
         address: redact_url(url),
         reason: format!("cannot create database `{database}`: {}", reason(&err)),
-        source: Some(err),
+        cause: Some(err),
     })
 }
 
@@ -383,7 +383,7 @@ fn prepare_sqlite_file(url: &str, redacted: &str) -> Result<()> {
     std::fs::create_dir_all(parent).map_err(|err| Error::Connect {
         address: redacted.to_owned(),
         reason: format!("cannot create folder `{}`: {err}", parent.display()),
-        source: None,
+        cause: None,
     })
 }
 
