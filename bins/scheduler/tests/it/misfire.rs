@@ -55,8 +55,8 @@ async fn slots_missed_while_down_follow_the_misfire_policy() {
     let _ = std::fs::remove_file(&path);
 }
 
-/// Gaps between consecutive slots (none twice: the unique key would refuse it).
-fn gaps(executions: &[serde_json::Value]) -> usize {
+/// The slots of `executions`, in order.
+fn slots(executions: &[serde_json::Value]) -> Vec<i64> {
     let mut slots: Vec<i64> = executions
         .iter()
         .filter_map(|e| e["scheduled_at"].as_str())
@@ -64,19 +64,17 @@ fn gaps(executions: &[serde_json::Value]) -> usize {
         .map(jobs_model::Timestamp::as_millis)
         .collect();
     slots.sort_unstable();
-    slots.windows(2).filter(|pair| pair[1] - pair[0] != 1000).count()
+    slots
+}
+
+/// Gaps between consecutive slots (none twice: the unique key would refuse it).
+fn gaps(executions: &[serde_json::Value]) -> usize {
+    slots(executions).windows(2).filter(|pair| pair[1] - pair[0] != 1000).count()
 }
 
 /// Slots absent between the first and the last execution.
 fn missing_slots(executions: &[serde_json::Value]) -> u64 {
-    let mut slots: Vec<i64> = executions
-        .iter()
-        .filter_map(|e| e["scheduled_at"].as_str())
-        .filter_map(jobs_model::Timestamp::parse_rfc3339)
-        .map(jobs_model::Timestamp::as_millis)
-        .collect();
-    slots.sort_unstable();
-    slots.windows(2).map(|pair| u64::try_from((pair[1] - pair[0]) / 1000 - 1).unwrap_or(0)).sum()
+    slots(executions).windows(2).map(|pair| u64::try_from((pair[1] - pair[0]) / 1000 - 1).unwrap_or(0)).sum()
 }
 
 fn uuid_like() -> String {
