@@ -4,9 +4,6 @@ use jobs_model::{MisfirePolicy, Timestamp};
 
 use crate::schedule::Schedule;
 
-/// At most this many slots dropped by a long outage are counted one by one (a day of every-second slots).
-pub(crate) const COUNT_LIMIT: u64 = 86_400;
-
 /// What to do with a task's slots up to the planning horizon.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Plan {
@@ -16,7 +13,7 @@ pub struct Plan {
     pub missed: Vec<Timestamp>,
     /// Misfired slots neither fired nor listed in `missed`, to count as missed with the plan's first execution:
     /// the slots a `FireOnce` catch-up fire stands for, and those older than the newest `max_slots` misfires
-    /// (counted up to [`COUNT_LIMIT`]).
+    /// (counted one by one up to `max_slots` of them, estimated beyond from the interval of those counted).
     pub folded: u64,
     /// The first slot not planned: the first one after the horizon, or the first one cut by `max_slots`.
     /// `None` when the schedule never fires again.
@@ -49,7 +46,7 @@ pub fn plan(
     let misfire_end = now.add_millis(-grace_ms.max(0)).min(horizon);
     if next_fire <= misfire_end {
         let (misfires, first_on_time) = slots.newest(misfire_end, max_slots);
-        plan.folded = misfires.first().map_or(0, |oldest| slots.count_before(*oldest));
+        plan.folded = misfires.first().map_or(0, |oldest| slots.count_before(*oldest, max_slots));
         match policy {
             MisfirePolicy::FireAll => plan.fires = misfires,
             MisfirePolicy::FireOnce => {
@@ -84,14 +81,20 @@ impl Slots<'_> {
         if at <= self.first { Some(self.first) } else { self.schedule.next_after(at.add_millis(-1)) }
     }
 
-    /// How many slots come before `slot`, counted up to [`COUNT_LIMIT`].
-    fn count_before(&self, slot: Timestamp) -> u64 {
-        let mut count = 0;
+    /// How many slots come before `slot`: counted one by one up to `max`, and beyond that estimated from the mean
+    /// interval of those counted, so that the work stays bounded by `max` whatever the length of an outage (exact
+    /// for fixed intervals, close for the rest).
+    fn count_before(&self, slot: Timestamp, max: usize) -> u64 {
+        let mut count: u64 = 0;
         let mut cursor = Some(self.first);
         while let Some(earlier) = cursor
             && earlier < slot
-            && count < COUNT_LIMIT
         {
+            if count == u64::try_from(max).unwrap_or(u64::MAX) {
+                let interval = earlier.millis_since(self.first) / i64::try_from(count).unwrap_or(i64::MAX).max(1);
+                let rest = slot.millis_since(earlier) / interval.max(1);
+                return count.saturating_add(u64::try_from(rest).unwrap_or(0));
+            }
             count += 1;
             cursor = self.schedule.next_after(earlier);
         }

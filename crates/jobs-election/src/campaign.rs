@@ -193,7 +193,10 @@ impl Campaign {
             };
             match self.lead(&mut session, epoch, role, shutdown).await {
                 Led::Stopped => {
-                    // Released at once, so that a follower blocked on the lock takes over without waiting.
+                    // A clean handover: the next leader must not end this instance's sessions, which still finish
+                    // requests while it drains. Then the lock is released at once, so that a follower blocked on it
+                    // takes over without waiting.
+                    self.forget_session_tag().await;
                     self.release(&mut session).await;
                     session.close().await;
                     return Ok(());
@@ -262,6 +265,17 @@ impl Campaign {
         }
     }
 
+    /// Clears this instance's session tag from the leader record, on a clean step-down (best effort).
+    async fn forget_session_tag(&self) {
+        let Some(tag) = self.store.session_tag() else { return };
+        let forget = self.store.forget_session_tag(&self.config.lock_key, tag.as_str());
+        match tokio::time::timeout(STORE_TIMEOUT, forget).await {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => tracing::warn!(%error, "cannot clear this leader's session tag"),
+            Err(_) => tracing::warn!(after = ?STORE_TIMEOUT, "timed out clearing this leader's session tag"),
+        }
+    }
+
     /// Records that this instance now leads: the planning writes of the previous leader's epoch fail from now on.
     async fn bump_epoch(&self) -> Result<i64> {
         let bump = self.store.bump_epoch(&self.config.lock_key, &self.config.instance_id, Timestamp::now());
@@ -310,8 +324,10 @@ impl Campaign {
                 tracing::info!(epoch, "gained leadership");
                 leading = true;
             }
+            // Paced from the check's start, so that a slow answer does not eat into the next check's share of the
+            // lease (the lease ends a heartbeat plus 1 s after the check was sent).
             tokio::select! {
-                () = tokio::time::sleep(self.timing.heartbeat) => {}
+                () = tokio::time::sleep_until(checked_at + self.timing.heartbeat) => {}
                 () = stopped(shutdown) => {
                     self.lease.clear();
                     role.send_replace(Role::Follower);

@@ -78,14 +78,14 @@ impl HttpExecutorClient {
             200..=299 => {
                 // Read to its end, the answer leaves its connection to the pool for the next request; dropped
                 // unread, the connection would be closed and the next send would open another.
-                let _ = response.bytes().await;
+                let _ = awake_timeout(self.timeout, response.bytes()).await;
                 Ok(())
             }
             429 | 503 => Err(DispatchError::Busy(status)),
             _ => {
-                let mut body = response.text().await.unwrap_or_default();
-                body.truncate(200);
-                Err(DispatchError::Refused { status, body })
+                let body = awake_timeout(self.timeout, response.text()).await.and_then(Result::ok).unwrap_or_default();
+                let end = body.char_indices().nth(200).map_or(body.len(), |(at, _)| at);
+                Err(DispatchError::Refused { status, body: body[..end].to_owned() })
             }
         }
     }

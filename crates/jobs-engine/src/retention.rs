@@ -25,13 +25,17 @@ pub(crate) struct Deleted {
 
 /// Runs a pass every `interval` (the first at once) until aborted, when leadership ends.
 pub(crate) async fn run(store: Store, config: RetentionConfig) {
-    if !config.deletes_anything() {
-        return;
-    }
     let mut ticker = tokio::time::interval(config.interval.get());
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
+        // The recorded MySQL sessions of connections that closed since (pools open and close them all the time).
+        if let Err(error) = store.prune_sessions().await {
+            tracing::warn!(%error, "cannot forget the database sessions that closed");
+        }
+        if !config.deletes_anything() {
+            continue;
+        }
         let deleted = pass(&store, &config, Timestamp::now()).await;
         if deleted != Deleted::default() {
             tracing::info!(by_age = deleted.by_age, by_count = deleted.by_count, "retention deleted old executions");

@@ -14,8 +14,14 @@ use crate::executor::Shared;
 const REGISTER_BACKOFF_INITIAL: Duration = Duration::from_millis(100);
 const REGISTER_BACKOFF_MAX: Duration = Duration::from_secs(5);
 
-/// How soon a failed heartbeat is sent again.
+/// How soon a heartbeat the scheduler could not take is sent again, plus up to a second of jitter.
 const HEARTBEAT_RETRY: Duration = Duration::from_secs(1);
+
+/// Up to a second, different each time (from the clock's nanoseconds: no randomness crate for this).
+fn jitter() -> Duration {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |now| now.subsec_nanos());
+    Duration::from_nanos(u64::from(nanos % 1_000_000_000))
+}
 
 /// Registers, then heartbeats every interval the scheduler asked for, until `stop` turns true.
 ///
@@ -36,12 +42,9 @@ pub(crate) async fn run(shared: Arc<Shared>, request: RegisterRequest, mut stop:
         };
         let heartbeat =
             HeartbeatRequest { running_executions: shared.executions.ids(), load: Some(shared.executions.load()) };
-        // A failed heartbeat (the scheduler or its database away) is tried again soon rather than a whole interval
-        // later, so that the instance is seen again as soon as the scheduler can record it.
-        pause = interval.min(HEARTBEAT_RETRY);
+        pause = interval;
         match shared.client.heartbeat(executor_id, &heartbeat).await {
             Ok(()) => {
-                pause = interval;
                 tracing::trace!(%executor_id, running = heartbeat.running_executions.len(), "heartbeat sent");
             }
             Err(error) if error.kind() == ErrorKind::NotFound => {
@@ -51,7 +54,15 @@ pub(crate) async fn run(shared: Arc<Shared>, request: RegisterRequest, mut stop:
                     None => return,
                 }
             }
-            Err(error) => tracing::warn!(%executor_id, error = %error, "heartbeat failed"),
+            Err(error) => {
+                // The scheduler or its database away: tried again soon rather than a whole interval later, so
+                // that the instance is seen again as soon as the scheduler can record it (with jitter, so that
+                // many instances do not come back in step). Other refusals wait for the next interval.
+                if error.kind() == ErrorKind::Unavailable {
+                    pause = interval.min(HEARTBEAT_RETRY + jitter());
+                }
+                tracing::warn!(%executor_id, error = %error, "heartbeat failed");
+            }
         }
     }
 }

@@ -162,14 +162,24 @@ impl Store {
         at: Timestamp,
     ) -> Result<bool> {
         let txn = self.begin().await?;
-        let unreachable = Attempts::find()
+        let failed = Attempts::find()
             .filter(Column::ExecutionId.eq(id.to_string()))
             .filter(Column::Attempt.eq(int(attempt)))
             .filter(Column::Status.eq(AttemptStatus::Failed.as_str()))
-            .filter(Column::Error.contains("unreachable:"))
-            .count(&txn)
-            .await?
-            > 0;
+            .one(&txn)
+            .await?;
+        // The attempt's own instance must be the one found unreachable: the error lists every instance offered the
+        // execution, each as `{instance}: {reason}`.
+        let instance = match failed.as_ref().and_then(|row| row.executor_id.clone()) {
+            Some(executor_id) => {
+                crate::entity::executor::Entity::find_by_id(executor_id).one(&txn).await?.map(|row| row.instance_id)
+            }
+            None => None,
+        };
+        let unreachable = match (failed.and_then(|row| row.error), instance) {
+            (Some(error), Some(instance)) => error.contains(&format!("{instance}: unreachable:")),
+            _ => false,
+        };
         if !unreachable {
             txn.rollback().await?;
             return Ok(false);

@@ -70,8 +70,9 @@ fn is_unavailable(err: &DbErr) -> bool {
         Sqlx::Io(_) | Sqlx::PoolTimedOut | Sqlx::PoolClosed | Sqlx::WorkerCrashed | Sqlx::Protocol(_) => true,
         Sqlx::Database(db_err) => {
             if let Some(mysql) = db_err.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>() {
-                // Lock wait timeout; query interrupted (the session killed); server shutting down.
-                return matches!(mysql.number(), 1205 | 1317 | 1927 | 1053);
+                // Lock wait timeout; query interrupted or connection killed; server shutting down; disk or
+                // table full; read-only server; the session ended for being idle.
+                return matches!(mysql.number(), 1205 | 1317 | 1927 | 1053 | 1021 | 1114 | 1290 | 1836 | 4031);
             }
             let code = db_err.code().unwrap_or_default();
             if db_err.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {

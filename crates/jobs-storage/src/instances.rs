@@ -120,6 +120,18 @@ impl Store {
         }))
     }
 
+    /// Clears `tag` from the leader record under `lock_key` (if it is still there): a leader that steps down
+    /// cleanly leaves no sessions for the next one to end.
+    pub async fn forget_session_tag(&self, lock_key: &str, tag: &str) -> Result<()> {
+        Leader::update_many()
+            .col_expr(scheduler_leader::Column::SessionTag, Expr::value(Option::<String>::None))
+            .filter(scheduler_leader::Column::LockKey.eq(lock_key))
+            .filter(scheduler_leader::Column::SessionTag.eq(tag))
+            .exec(self.connection())
+            .await?;
+        Ok(())
+    }
+
     fn tag_text(&self) -> Option<String> {
         self.session_tag().map(|tag| tag.as_str().to_owned())
     }

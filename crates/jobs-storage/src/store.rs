@@ -235,8 +235,7 @@ pub(crate) async fn open(url: &str, backend: Backend, pool: &Pool<'_>) -> Result
         .sqlx_logging(false)
         .test_before_acquire_if_idle_for(IDLE_PING_AFTER)
         // While the database is down, a statement fails after this long instead of queueing for a connection.
-        .acquire_timeout(pool.acquire_timeout)
-        .connect_timeout(CONNECT_TIMEOUT.min(pool.acquire_timeout));
+        .acquire_timeout(pool.acquire_timeout);
     sessions::configure(&mut options, backend, pool.tag);
     if backend == Backend::Sqlite {
         if is_sqlite_memory(url) {
@@ -250,14 +249,20 @@ pub(crate) async fn open(url: &str, backend: Backend, pool: &Pool<'_>) -> Result
                     .create_if_missing(true)
             });
         }
-        // A connection handed back inside a transaction (a failed commit or rollback, a full disk) would keep the
-        // database's write lock in the pool: close it instead, and the lock goes with it.
-        options.map_sqlx_sqlite_pool_opts(|pool| {
-            pool.after_release(|conn, _| {
-                let clean = !sea_orm::sqlx::Connection::is_in_transaction(conn);
-                Box::pin(async move { Ok(clean) })
-            })
-        });
+        if !is_sqlite_memory(url) {
+            // A connection handed back inside a transaction (a rollback that failed, as on a full disk) would keep
+            // the database's write lock in the pool, and the next statement on it would run inside that dead
+            // transaction, answered and never committed: close it instead. The ping first runs the rollback of a
+            // transaction dropped unfinished. (The one connection of an in-memory database is the database.)
+            options.map_sqlx_sqlite_pool_opts(|pool| {
+                pool.after_release(|conn, _| {
+                    Box::pin(async move {
+                        sea_orm::sqlx::Connection::ping(&mut *conn).await?;
+                        Ok(!sea_orm::sqlx::Connection::is_in_transaction(conn))
+                    })
+                })
+            });
+        }
     }
     let connect_error =
         |reason: String, cause: Option<DbErr>| Error::Connect { address: redact_url(url), reason, cause };

@@ -195,8 +195,10 @@ pub(crate) async fn an_unsent_attempt_is_taken_back(store: &Store) {
 pub(crate) async fn a_success_after_unreachable_is_accepted(store: &Store) {
     let t = task("late");
     store.insert_task(&t).await.unwrap();
-    let x = ExecutorId::new();
-    let unreachable = "no executor instance took task `late`: w1: unreachable: http://w1/execute: timed out";
+    let (x, _) = store.upsert_executor(&super::executor("workers", "w1", &["late"])).await.unwrap();
+    let x = x.id;
+    let unreachable =
+        "no executor instance took task `late`: w0: busy (HTTP 429); w1: unreachable: http://w1/execute: timed out";
     let result = serde_json::json!({"rows": 3});
 
     let e = execution(&t, TriggerType::Manual, at(0));
@@ -213,6 +215,15 @@ pub(crate) async fn a_success_after_unreachable_is_accepted(store: &Store) {
     assert!(store.start_attempt(failed.id, 1, x, at(10), at(60_000)).await.unwrap());
     assert!(store.retry_later(failed.id, 1, AttemptStatus::Failed, "exit code 3", at(5_000), at(20)).await.unwrap());
     assert!(!store.succeed_after_unreachable(failed.id, 1, None, at(30)).await.unwrap(), "a real failure stands");
+
+    // Another instance offered the execution was unreachable, not this attempt's own.
+    let other = execution(&t, TriggerType::Manual, at(3));
+    store.insert_execution(&other).await.unwrap();
+    assert!(store.start_attempt(other.id, 1, x, at(10), at(60_000)).await.unwrap());
+    let elsewhere =
+        "no executor instance took task `late`: w0: unreachable: timed out; w1: refused with HTTP 500: boom";
+    assert!(store.retry_later(other.id, 1, AttemptStatus::Failed, elsewhere, at(5_000), at(20)).await.unwrap());
+    assert!(!store.succeed_after_unreachable(other.id, 1, None, at(30)).await.unwrap(), "w1 itself answered");
 
     let moved = execution(&t, TriggerType::Manual, at(2));
     store.insert_execution(&moved).await.unwrap();
