@@ -124,11 +124,6 @@ async fn prepare_mysql(conn: &mut MySqlConnection, tag: Option<&str>) -> Result<
 }
 
 impl Store {
-    /// The tag of this store's sessions, if it was opened with one.
-    pub fn session_tag(&self) -> Option<&SessionTag> {
-        self.tag()
-    }
-
     /// Ends every database session tagged `tag` (never this store's own) and returns how many it ended: their open
     /// transactions roll back and release their locks. A no-op on SQLite.
     #[tracing::instrument(skip(self))]

@@ -96,7 +96,8 @@ impl Store {
         Ok(Store { db, tag: Some(tag), ..self })
     }
 
-    pub(crate) fn tag(&self) -> Option<&SessionTag> {
+    /// The tag of this store's sessions, if it was opened with one (see [`Store::tagged`]).
+    pub fn session_tag(&self) -> Option<&SessionTag> {
         self.tag.as_ref()
     }
 
