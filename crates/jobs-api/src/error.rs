@@ -41,6 +41,14 @@ impl ApiError {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
     }
 
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
+    pub(crate) fn message(&self) -> &str {
+        &self.message
+    }
+
     /// Maps a domain error by its kind; a 5xx keeps its cause in the log, not in the response.
     fn from_kind(kind: ErrorKind, error: &dyn std::error::Error) -> Self {
         match kind {

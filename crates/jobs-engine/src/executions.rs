@@ -1,7 +1,9 @@
 //! The execution service: history, log lines, and a user's cancel.
 
-use jobs_model::{Attempt, Execution, ExecutionId, LogLine};
-use jobs_storage::ExecutionFilter;
+use std::collections::HashMap;
+
+use jobs_model::{Attempt, Execution, ExecutionId, ExecutionStatus, LogLine, TaskId, Timestamp};
+use jobs_storage::{ExecutionFilter, FinishedCount};
 
 use crate::{Engine, Error, Result};
 
@@ -39,5 +41,21 @@ impl Engine {
             return Err(Error::AlreadyFinal { id, status: current });
         }
         self.store.get_execution(id).await?.ok_or(Error::ExecutionNotFound(id))
+    }
+}
+
+impl Engine {
+    /// Executions that ended at or after `since`, counted by status per `bucket_millis` (what the console charts).
+    pub async fn finished_counts(&self, since: Timestamp, bucket_millis: i64) -> Result<Vec<FinishedCount>> {
+        Ok(self.store.finished_counts(since, bucket_millis).await?)
+    }
+
+    /// The statuses of each task's latest `per_task` executions, newest first.
+    pub async fn recent_statuses(
+        &self,
+        tasks: &[TaskId],
+        per_task: u64,
+    ) -> Result<HashMap<TaskId, Vec<ExecutionStatus>>> {
+        Ok(self.store.recent_statuses(tasks, per_task).await?)
     }
 }

@@ -103,6 +103,11 @@ impl Engine {
         Ok(self.store.list_tasks(filter).await?)
     }
 
+    /// The enabled tasks with a next fire, soonest first: at most `limit`.
+    pub async fn next_fires(&self, limit: u64) -> Result<Vec<Task>> {
+        Ok(self.store.next_fires(limit).await?)
+    }
+
     /// Replaces a task's fields (`PUT`).
     pub async fn replace_task(&self, key: &str, spec: TaskSpec) -> Result<Task> {
         let current = self.find_task(key).await?;

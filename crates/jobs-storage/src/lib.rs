@@ -16,6 +16,7 @@ mod instances;
 mod logs;
 mod retention;
 mod sessions;
+mod stats;
 mod store;
 mod tasks;
 #[cfg(any(test, feature = "testing"))]
@@ -30,6 +31,7 @@ pub use crate::fires::PlannedFire;
 pub use crate::guarded::TaskDeletion;
 pub use crate::instances::{LeaderRecord, SchedulerInstance};
 pub use crate::sessions::SessionTag;
+pub use crate::stats::FinishedCount;
 pub use crate::store::Store;
 pub use crate::tasks::TaskFilter;
 
