@@ -50,6 +50,11 @@ const RULES: &[Rule] = &[
         reason: "libraries return typed errors with a kind; only binaries and xtask add context to any error",
     },
     Rule {
+        crates: &["maud"],
+        who: Who::Only(&["jobs-api"]),
+        reason: "the web console's pages are templates of the API crate, served by the same router",
+    },
+    Rule {
         crates: &["tokio", "sea-orm", "axum", "reqwest"],
         who: Who::Not(&["jobs-model"]),
         reason: "`jobs-model` does no I/O: its types and pure functions take time and input from their caller",

@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod browser;
 mod cluster;
 mod config;
 mod e2e;

@@ -156,7 +156,10 @@ fn executor_health(executors: &[ExecutorView]) -> Markup {
                 div.panel { div.stat { (count) } (badge(word)) }
             }
         }
-        p.small.muted { (executors.len()) " instances in " (groups.len()) " group" @if groups.len() != 1 { "s" } ": " (groups.join(", ")) }
+        p.small.muted {
+            (executors.len()) " instance" @if executors.len() != 1 { "s" }
+            " in " (groups.len()) " group" @if groups.len() != 1 { "s" } ": " (groups.join(", "))
+        }
     }
 }
 
