@@ -305,7 +305,8 @@ async fn an_operator_runs_the_seed_from_the_browser() {
     page.click_button("Trigger").await;
     page.wait_text("#logs", "the first step", false, |text| text.contains("step 1 of 4")).await;
     page.shot("execution-running").await;
-    let logs = page.wait_text("#logs", "the last step, without a reload", false, |text| text.contains("step 4 of 4")).await;
+    let logs =
+        page.wait_text("#logs", "the last step, without a reload", false, |text| text.contains("step 4 of 4")).await;
     assert!(logs.contains("step 2 of 4"), "{logs}");
     page.wait_text("#live", "the run to end", false, |text| text.contains("success")).await;
 

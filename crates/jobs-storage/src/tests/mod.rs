@@ -7,6 +7,7 @@ mod fires;
 mod instances;
 mod retention;
 mod sessions;
+mod stats;
 mod tasks;
 
 use jobs_model::{
@@ -81,6 +82,8 @@ storage_suite!(
     sessions::ending_a_deposed_leaders_sessions_frees_its_locks,
     retention::retention_deletes_exactly_what_is_old,
     retention::retention_keeps_the_newest_per_task,
+    stats::finished_counts_by_interval,
+    stats::next_fires_and_recent_outcomes,
 );
 
 /// An instant with milliseconds, which every backend must keep.
