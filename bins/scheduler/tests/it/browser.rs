@@ -76,8 +76,19 @@ async fn driver() -> Option<Driver> {
     Some(Driver { url, child })
 }
 
-/// A headless Chromium session `width` px wide (a phone is emulated as a touch device with its pixel ratio).
-async fn browser(driver: &Driver, phone: bool) -> Client {
+/// How a test's browser is set up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Desktop,
+    /// 390 px wide, emulated as a touch device with its pixel ratio.
+    Phone,
+    /// A desktop with JavaScript turned off.
+    NoScript,
+}
+
+/// A headless Chromium session.
+async fn browser(driver: &Driver, kind: Kind) -> Client {
+    let phone = kind == Kind::Phone;
     let mut options = json!({
         "binary": CHROMIUM,
         "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--hide-scrollbars",
@@ -88,6 +99,9 @@ async fn browser(driver: &Driver, phone: bool) -> Client {
             "deviceMetrics": {"width": 390, "height": 844, "pixelRatio": 2.0, "touch": true},
             "userAgent": "Mozilla/5.0 (Linux; Android 14) Mobile",
         });
+    }
+    if kind == Kind::NoScript {
+        options["prefs"] = json!({"profile.managed_default_content_settings.javascript": 2});
     }
     let mut capabilities = serde_json::Map::new();
     capabilities.insert("goog:chromeOptions".to_owned(), options);
@@ -234,7 +248,7 @@ async fn an_operator_runs_the_seed_from_the_browser() {
     let app = spawn_app().await;
     let runs = Arc::new(AtomicUsize::new(0));
     let executor = start_executor(&app, runs.clone()).await;
-    let client = browser(&driver, false).await;
+    let client = browser(&driver, Kind::Desktop).await;
     let page = Page { client: &client, base: app.address.clone(), phone: false };
 
     // The overview, before there is any task.
@@ -341,7 +355,7 @@ async fn an_operator_runs_the_seed_from_the_browser() {
     page.shot("overview").await;
 
     // The same pages at a phone's width.
-    let phone_client = browser(&driver, true).await;
+    let phone_client = browser(&driver, Kind::Phone).await;
     let phone = Page { client: &phone_client, base: app.address.clone(), phone: true };
     let execution = held.clone();
     for (name, path) in [
@@ -376,7 +390,7 @@ async fn the_console_asks_for_a_token_when_the_api_has_them() {
     })
     .await
     .expect("SQLite is always available");
-    let client = browser(&driver, false).await;
+    let client = browser(&driver, Kind::Desktop).await;
     let page = Page { client: &client, base: app.address.clone(), phone: false };
 
     page.open("/ui/tasks").await;
@@ -399,6 +413,38 @@ async fn the_console_asks_for_a_token_when_the_api_has_them() {
     page.open("/").await;
     assert_eq!(page.path().await, "/ui/login", "signed out");
     page.shot("login").await;
+    client.close().await.expect("session closes");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_works_without_javascript() {
+    let Some(driver) = driver().await else { return };
+    let app = spawn_app().await;
+    let client = browser(&driver, Kind::NoScript).await;
+    let page = Page { client: &client, base: app.address.clone(), phone: false };
+
+    // The form, sent as is: the server answers with the errors in place and the values kept.
+    page.open("/ui/tasks/new").await;
+    page.fill("name", "nightly").await;
+    page.fill("cron_expression", "0 61 * * *").await;
+    page.fill("timezone", "Mars/Olympus").await;
+    page.click_button("Create task").await;
+    assert!(!page.text("#err-cron_expression").await.is_empty(), "the cron error is next to its field");
+    assert!(page.text("#err-timezone").await.contains("Mars/Olympus"), "the time zone error names the value");
+    page.shot("task-form-nojs").await;
+    page.fill("cron_expression", "0 0 3 * * *").await;
+    page.fill("timezone", "Europe/Berlin").await;
+    page.click_button("Create task").await;
+    page.wait_text("h1", "the new task's page", false, |text| text.contains("nightly")).await;
+    assert_eq!(api(&app, "/api/v1/tasks/nightly").await["timezone"], "Europe/Berlin");
+
+    // A trigger lands on the execution's page, which offers a plain reload while it is open.
+    page.open("/ui/tasks/nightly/trigger").await;
+    page.click_button("Trigger").await;
+    page.find("#live").await;
+    page.click_link("Refresh").await;
+    page.find("#live").await;
     client.close().await.expect("session closes");
     app.stop().await;
 }
