@@ -6,6 +6,7 @@ mod auth;
 mod browser;
 mod cluster;
 mod config;
+mod console_executors;
 mod e2e;
 mod engine_faults;
 mod executions;
