@@ -123,7 +123,7 @@ async fn recent_failures(state: &AppState) -> PageResult<Vec<Execution>> {
         failures.extend(state.engine.list_executions(&filter).await?);
     }
     // Ids are UUIDv7: newest first is largest first.
-    failures.sort_by(|a, b| b.id.to_string().cmp(&a.id.to_string()));
+    failures.sort_by_key(|execution| std::cmp::Reverse(execution.id.to_string()));
     failures.truncate(LIST_LENGTH as usize);
     Ok(failures)
 }
