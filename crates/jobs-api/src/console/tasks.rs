@@ -151,7 +151,7 @@ fn table(session: &Session, tasks: &[Task], recent: &HashMap<TaskId, Vec<Executi
         table #task-table {
             thead { tr {
                 th { "Name" } th { "Schedule" } th.hide-phone { "Mode" } th.hide-phone { "Strategy" }
-                th { "Next fire" } th { "State" } th.hide-phone { "Last 5" } th { "Actions" }
+                th.hide-phone { "Next fire" } th { "State" } th.hide-phone { "Last 5" } th { "Actions" }
             } }
             tbody { @for task in tasks { (row(session, task, recent.get(&task.id).map_or(&[][..], Vec::as_slice), here)) } }
         }
@@ -166,13 +166,13 @@ fn row(session: &Session, task: &Task, recent: &[ExecutionStatus], here: &str) -
             td { a href=(href) { (spec.name) } }
             td {
                 @match &spec.cron_expression {
-                    Some(expression) => { span.mono { (expression) } br; span.small.muted { (spec.timezone) } },
+                    Some(expression) => { span.mono.nowrap { (expression) } br; span.small.muted { (spec.timezone) } },
                     None => span.muted { "manual only" },
                 }
             }
             td.hide-phone { (spec.execution_mode.as_str()) }
             td.hide-phone { (spec.load_balance_strategy) }
-            td.nowrap { (time_or_dash(task.next_fire_at)) }
+            td.nowrap.hide-phone { (time_or_dash(task.next_fire_at)) }
             td { (badge(if spec.enabled { "enabled" } else { "paused" })) }
             td.hide-phone {
                 @if recent.is_empty() { span.small.muted { "no runs" } }
