@@ -7,6 +7,7 @@ mod browser;
 mod cluster;
 mod config;
 mod console_executors;
+mod console_tasks;
 mod e2e;
 mod engine_faults;
 mod executions;

@@ -65,7 +65,17 @@ pub(crate) async fn preview(Query(query): Query<PreviewQuery>) -> Result<axum::J
             .ok_or_else(|| ApiError::invalid(format!("invalid `from`: `{text}` is not an RFC 3339 time")))?,
         None => Timestamp::now(),
     };
-    let schedule = Schedule::parse(&query.expression, &timezone)?;
-    let fire_times = schedule.preview(from, count);
+    let fire_times = fire_times(&query.expression, &timezone, from, count)?;
     Ok(axum::Json(Preview { expression: query.expression, timezone, from, fire_times }))
+}
+
+/// The next `count` fire times of `expression` in `timezone` after `from`, as RFC 3339 with the zone's offset: what
+/// this endpoint and the console's cron preview show.
+pub(crate) fn fire_times(
+    expression: &str,
+    timezone: &str,
+    from: Timestamp,
+    count: usize,
+) -> Result<Vec<String>, jobs_cron::Error> {
+    Ok(Schedule::parse(expression, timezone)?.preview(from, count))
 }
