@@ -161,8 +161,16 @@ impl TaskForm {
     /// The task the form describes, checked exactly as the API checks one, or every error found.
     fn spec(&self, state: &AppState) -> Result<TaskSpec, Errors> {
         let mut errors = Errors::default();
-        if let Fires::Invalid { field, message } = fires(&self.cron_expression, &self.timezone) {
-            errors.add(field, message);
+        match fires(&self.cron_expression, &self.timezone) {
+            Fires::Invalid { field: "timezone", message } => {
+                errors.add("timezone", message);
+                // The expression is checked on its own too, so that both mistakes show at once.
+                if let Fires::Invalid { field, message } = fires(&self.cron_expression, "UTC") {
+                    errors.add(field, message);
+                }
+            }
+            Fires::Invalid { field, message } => errors.add(field, message),
+            Fires::Manual | Fires::Times { .. } => {}
         }
         let body = self.body(&mut errors);
         match body.into_spec() {
