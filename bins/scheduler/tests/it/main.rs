@@ -5,6 +5,7 @@ mod api;
 mod auth;
 mod cluster;
 mod config;
+mod console_executions;
 mod e2e;
 mod engine_faults;
 mod executions;
