@@ -8,6 +8,7 @@ mod cluster;
 mod config;
 mod console_executors;
 mod console_tasks;
+mod console_executions;
 mod e2e;
 mod engine_faults;
 mod executions;
