@@ -22,7 +22,8 @@ pub(crate) fn bars(summary: &str, bars: &[Bar], axis_every: usize, unit: impl Fn
     let max = bars.iter().map(|bar| bar.segments.iter().map(|(value, _)| value).sum::<u64>()).max().unwrap_or(0).max(1);
     let plot = HEIGHT - BOTTOM - TOP;
     let slot = (WIDTH - LEFT) / bars.len().max(1) as f64;
-    let width = (slot * 0.72).max(1.0);
+    // A few bars stay slim rather than filling the width.
+    let width = (slot * 0.72).clamp(1.0, 36.0);
     let scale = |value: u64| value as f64 / max as f64 * plot;
     html! {
         svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(summary) {

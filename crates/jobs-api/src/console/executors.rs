@@ -64,7 +64,10 @@ pub(crate) async fn list(
     let body = html! {
         div.spread {
             h1 { "Executors" }
-            span.small.muted { (executors.len()) " instances in " (groups.len()) " group" @if groups.len() != 1 { "s" } }
+            span.small.muted {
+                (executors.len()) " instance" @if executors.len() != 1 { "s" }
+                " in " (groups.len()) " group" @if groups.len() != 1 { "s" }
+            }
         }
         @if let Some(notice) = query.notice.as_deref().filter(|notice| !notice.is_empty()) {
             div.notice.ok role="status" { (notice) }
@@ -124,11 +127,11 @@ fn group_panel(
                 h2 id={ "group-title-" (name) } { (name) }
                 span.small.muted { (all.len()) " instance" @if all.len() != 1 { "s" } " · " (healthy) " healthy" }
             }
-            div.table-wrap { table id={ "group-" (name) } {
+            div.table-wrap { table.stack id={ "group-" (name) } {
                 thead { tr {
                     th { "Instance" } th.hide-phone { "Base URL" } th { "State" } th { "Health" }
                     th.hide-phone { "Failures" } th { "Last heartbeat" } th { "Running" } th { "Tasks" }
-                    th.hide-phone { "Weight" } th.hide-phone { "Early delivery" } th { span.sr-only { "Actions" } }
+                    th { span.sr-only { "Actions" } }
                 } }
                 tbody { @for view in rows { (instance_row(session, view, now)) } }
             } }
@@ -141,9 +144,12 @@ fn instance_row(session: &Session, view: &ExecutorView, now: Timestamp) -> Marku
     let id = executor.id.to_string();
     html! {
         tr id={ "executor-" (id) } {
-            td { strong.mono { (executor.instance_id) } div.small.muted.mono.hide-phone { (id) } }
-            td.hide-phone.mono.small { (executor.base_url) }
-            td {
+            td data-label="Instance" { strong.mono title={ "executor id " (id) } { (executor.instance_id) } }
+            td.hide-phone.small data-label="Base URL" {
+                span.mono { (executor.base_url) }
+                div.muted { "weight " (executor.weight) " · early delivery " (executor.early_delivery_ms) " ms" }
+            }
+            td data-label="State" {
                 (badge(view.state.as_str()))
                 @if executor.status == ExecutorStatus::Maintenance {
                     div.small.maintenance-note {
@@ -157,24 +163,22 @@ fn instance_row(session: &Session, view: &ExecutorView, now: Timestamp) -> Marku
                     }
                 }
             }
-            td { (badge(executor.health.as_str())) }
-            td.hide-phone { (executor.consecutive_failures) }
-            td.nowrap {
+            td data-label="Health" { (badge(executor.health.as_str())) }
+            td data-label="Failures" { (executor.consecutive_failures) }
+            td.nowrap data-label="Heartbeat" {
                 (time_or_dash(executor.last_heartbeat_at))
                 @if let Some(at) = executor.last_heartbeat_at {
                     div.small.muted { (duration(now.millis_since(at))) " ago" }
                 }
             }
-            td { (view.running) }
-            td.small {
+            td data-label="Running" { (view.running) }
+            td.small data-label="Tasks" {
                 @if executor.tasks.is_empty() { span.muted { "none" } }
                 @for (index, task) in executor.tasks.iter().enumerate() {
                     @if index > 0 { ", " }
                     a href={ "/ui/tasks/" (task) } { (task) }
                 }
             }
-            td.hide-phone { (executor.weight) }
-            td.hide-phone.nowrap { (executor.early_delivery_ms) " ms" }
             td { (actions(session, executor.status, &id)) }
         }
     }

@@ -148,7 +148,7 @@ fn empty_state(any_task: bool, name: &str, enabled: Option<bool>, paged: bool) -
 
 fn table(session: &Session, tasks: &[Task], recent: &HashMap<TaskId, Vec<ExecutionStatus>>, here: &str) -> Markup {
     html! {
-        table #task-table {
+        table #task-table.stack {
             thead { tr {
                 th { "Name" } th { "Schedule" } th.hide-phone { "Mode" } th.hide-phone { "Strategy" }
                 th.hide-phone { "Next fire" } th { "State" } th.hide-phone { "Last 5" } th { "Actions" }
@@ -163,18 +163,18 @@ fn row(session: &Session, task: &Task, recent: &[ExecutionStatus], here: &str) -
     let href = format!("/ui/tasks/{}", task.id);
     html! {
         tr {
-            td { a href=(href) { (spec.name) } }
-            td {
+            td data-label="Name" { a href=(href) { (spec.name) } }
+            td data-label="Schedule" {
                 @match &spec.cron_expression {
                     Some(expression) => { span.mono.nowrap { (expression) } br; span.small.muted { (spec.timezone) } },
                     None => span.muted { "manual only" },
                 }
             }
-            td.hide-phone { (spec.execution_mode.as_str()) }
-            td.hide-phone { (spec.load_balance_strategy) }
-            td.nowrap.hide-phone { (time_or_dash(task.next_fire_at)) }
-            td { (badge(if spec.enabled { "enabled" } else { "paused" })) }
-            td.hide-phone {
+            td.hide-phone data-label="Mode" { (spec.execution_mode.as_str()) }
+            td.hide-phone data-label="Strategy" { (spec.load_balance_strategy) }
+            td.nowrap data-label="Next fire" { (time_or_dash(task.next_fire_at)) }
+            td data-label="State" { (badge(if spec.enabled { "enabled" } else { "paused" })) }
+            td data-label="Last 5" {
                 @if recent.is_empty() { span.small.muted { "no runs" } }
                 @else {
                     span.dots title="newest first" {
