@@ -183,7 +183,8 @@ fn facts(snapshot: &Snapshot, now: Timestamp) -> Markup {
                     None => span.muted { "—" },
                 }
             }
-            dt { "Attempt" } dd { (execution.attempt) span.muted { " (" (execution.retries) " retries so far)" } }
+            dt { "Attempt" }
+            dd { (execution.attempt) span.muted { " · " (execution.retries) @if execution.retries == 1 { " retry" } @else { " retries" } } }
             dt { "Executor instance" } dd { (instance(&snapshot.instances, execution.executor_id)) }
             @if let Some(deadline) = execution.deadline_at { dt { "Deadline" } dd { (time(deadline)) } }
             @if let Some(retry_at) = execution.retry_at { dt { "Next retry" } dd { (time(retry_at)) } }

@@ -35,7 +35,7 @@ pub(crate) async fn detail(
     Query(query): Query<DetailQuery>,
 ) -> PageResult {
     let task = state.engine.find_task(&key).await?;
-    let (executions, valid) = history::section(&state, &task, &query.history, Timestamp::now()).await?;
+    let history = history::section(&state, &task, &query.history, Timestamp::now()).await?;
     let notice = match (query.created.is_some(), query.saved.is_some()) {
         (true, _) => Some("The task was created."),
         (false, true) => Some("The task was saved."),
@@ -48,14 +48,17 @@ pub(crate) async fn detail(
             h1 { (task.spec.name) " " (badge(if task.spec.enabled { "enabled" } else { "paused" })) }
             (actions(&session, &task))
         }
-        section.panel aria-labelledby="definition" {
-            h2 #definition { "Definition" }
-            (definition(&task))
+        div.grid {
+            section.panel aria-labelledby="definition" {
+                h2 #definition { "Definition" }
+                (definition(&task))
+            }
+            (history.durations)
         }
-        (executions)
+        div.section { (history.executions) }
     };
     let mut response = layout::page(&state, &session, Nav::Tasks, &task.spec.name, body).await;
-    if !valid {
+    if !history.valid {
         *response.status_mut() = StatusCode::BAD_REQUEST;
     }
     Ok(response)

@@ -119,13 +119,24 @@ pub(crate) fn parse_instant(text: &str) -> Option<Timestamp> {
     }
 }
 
-/// The executions part of a task's page; false when a filter did not read (the page answers 400).
+/// The parts of a task's page about its executions.
+#[derive(Debug)]
+pub(crate) struct Section {
+    /// The chart of the latest finished runs.
+    pub(crate) durations: Markup,
+    /// The filters, the table and its pager.
+    pub(crate) executions: Markup,
+    /// False when a filter did not read: the page answers 400.
+    pub(crate) valid: bool,
+}
+
+/// The executions of a task as its page shows them.
 pub(crate) async fn section(
     state: &AppState,
     task: &Task,
     query: &HistoryQuery,
     now: Timestamp,
-) -> PageResult<(Markup, bool)> {
+) -> PageResult<Section> {
     let filters = Filters::read(query);
     let mut page = state.engine.list_executions(&filters.storage(task)).await?;
     let more = page.len() as u64 > PAGE;
@@ -137,11 +148,13 @@ pub(crate) async fn section(
     let instances = instance_names(state).await?;
     let base = format!("/ui/tasks/{}", task.id);
     let never_ran = recent.is_empty();
-    let markup = html! {
+    let durations = html! {
         section.panel aria-labelledby="durations" {
             h2 #durations { "Durations" }
             (chart(&recent))
         }
+    };
+    let executions = html! {
         section.panel aria-labelledby="executions-heading" {
             h2 #executions-heading { "Executions" }
             @if never_ran {
@@ -162,7 +175,7 @@ pub(crate) async fn section(
             }
         }
     };
-    Ok((markup, filters.errors.is_empty()))
+    Ok(Section { durations, executions, valid: filters.errors.is_empty() })
 }
 
 fn empty(task: &Task, base: &str) -> Markup {
