@@ -122,8 +122,7 @@ async fn recent_failures(state: &AppState) -> PageResult<Vec<Execution>> {
         let filter = ExecutionFilter { status: Some(status), limit: LIST_LENGTH, ..Default::default() };
         failures.extend(state.engine.list_executions(&filter).await?);
     }
-    // Ids are UUIDv7: newest first is largest first.
-    failures.sort_by_key(|execution| std::cmp::Reverse(execution.id.to_string()));
+    failures.sort_by_key(|execution| std::cmp::Reverse(execution.finished_at.unwrap_or(execution.scheduled_at)));
     failures.truncate(LIST_LENGTH as usize);
     Ok(failures)
 }
