@@ -34,7 +34,6 @@ pub(crate) fn router(auth: &AuthConfig) -> Router<AppState> {
         .route("/ui/tasks", get(tasks::list).post(task_form::create))
         .route("/ui/tasks/new", get(task_form::new_form))
         .route("/ui/tasks/check", post(task_form::check))
-        .route("/ui/tasks/preview", get(task_form::preview))
         .route("/ui/tasks/{task}", get(task_detail::detail).post(task_form::update))
         .route("/ui/tasks/{task}/edit", get(task_form::edit_form))
         .route("/ui/tasks/{task}/pause", post(tasks::pause))

@@ -7,8 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, LazyLock};
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use fantoccini::elements::Element;
@@ -25,6 +24,8 @@ const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 /// How long the browser may take for anything: the machine is shared and slow.
 const PATIENCE: Duration = Duration::from_secs(60);
+/// What a run that no instance can take ends with.
+const NO_INSTANCE: &str = "no active healthy executor";
 
 /// Where the screenshots go: the workspace's `target/console/`.
 static SHOTS: LazyLock<PathBuf> = LazyLock::new(|| {
@@ -114,21 +115,16 @@ async fn browser(driver: &Driver, kind: Kind) -> Client {
 
 /// The example handlers: `report` logs three lines and returns a result; `slow` logs a line a second for four
 /// seconds, so that a page can follow it live.
-async fn start_executor(app: &TestApp, runs: Arc<AtomicUsize>) -> ExecutorHandle {
+async fn start_executor(app: &TestApp) -> ExecutorHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
-    let report_runs = runs.clone();
     let executor = Executor::builder("console-demo")
         .instance_id("console-demo-1")
         .scheduler_urls([app.address.clone()])
-        .handler("report", move |ctx: JobContext| {
-            let runs = report_runs.clone();
-            async move {
-                runs.fetch_add(1, Ordering::SeqCst);
-                ctx.log("loading the day's orders");
-                ctx.log(format!("parameters: {}", Value::Object(ctx.parameters().clone())));
-                ctx.log("report written");
-                Ok::<_, JobError>(json!({"rows": 42, "region": ctx.parameters().get("region")}))
-            }
+        .handler("report", |ctx: JobContext| async move {
+            ctx.log("loading the day's orders");
+            ctx.log(format!("parameters: {}", Value::Object(ctx.parameters().clone())));
+            ctx.log("report written");
+            Ok::<_, JobError>(json!({"rows": 42, "region": ctx.parameters().get("region")}))
         })
         .handler("slow", |ctx: JobContext| async move {
             for step in 1..=4 {
@@ -249,8 +245,7 @@ async fn api(app: &TestApp, path: &str) -> Value {
 async fn an_operator_runs_the_seed_from_the_browser() {
     let Some(driver) = driver().await else { return };
     let app = spawn_app().await;
-    let runs = Arc::new(AtomicUsize::new(0));
-    let executor = start_executor(&app, runs.clone()).await;
+    let executor = start_executor(&app).await;
     let client = browser(&driver, Kind::Desktop).await;
     let page = Page { client: &client, base: app.address.clone(), phone: false };
 
@@ -315,6 +310,7 @@ async fn an_operator_runs_the_seed_from_the_browser() {
     assert!(status.contains("manual"), "{status}");
     let logs = page.text("#logs").await;
     assert!(logs.contains("apac"), "the handler saw the parameters: {logs}");
+    let manual_run = page.path().await;
 
     // A long run followed live: its page updates itself until it ends.
     app.create_task(json!({"name": "slow", "execution_mode": "parallel"})).await;
@@ -336,17 +332,17 @@ async fn an_operator_runs_the_seed_from_the_browser() {
     let executors = api(&app, "/api/v1/executors").await;
     assert_eq!(executors[0]["status"], "maintenance", "{executors}");
     page.shot("executors-maintenance").await;
-    // Fires sent before the change (early delivery sends them up to a second ahead) may still start: settle first.
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    let before = runs.load(Ordering::SeqCst);
+    // The leader's view of the instances is at most a second old: once a fire of `report` has found no instance,
+    // a trigger finds none either.
+    wait_for("a fire with no instance to take it", PATIENCE, || async {
+        let failed = app.executions(&task_id, "failed").await;
+        failed.iter().any(|e| e["error"].as_str().is_some_and(|error| error.contains(NO_INSTANCE))).then_some(())
+    })
+    .await;
     page.open("/ui/tasks/report/trigger").await;
     page.click_button("Trigger now").await;
-    let held = page.path().await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert_eq!(runs.load(Ordering::SeqCst), before, "nothing runs on an instance in maintenance");
-    page.open(&held).await;
-    let status = page.text("#live").await;
-    assert!(!status.contains("success"), "the run found no instance: {status}");
+    let status = page.wait_text("#live", "the run to find no instance", true, |text| text.contains("failed")).await;
+    assert!(status.contains(NO_INSTANCE), "the instance in maintenance took no work: {status}");
     page.open("/ui/executors").await;
     page.click_button("Back to active").await;
     page.find_by_text("button", "Maintenance").await;
@@ -362,13 +358,12 @@ async fn an_operator_runs_the_seed_from_the_browser() {
     // The same pages at a phone's width.
     let phone_client = browser(&driver, Kind::Phone).await;
     let phone = Page { client: &phone_client, base: app.address.clone(), phone: true };
-    let execution = held.clone();
     for (name, path) in [
         ("overview", "/".to_owned()),
         ("tasks", "/ui/tasks".to_owned()),
         ("task-form", "/ui/tasks/new".to_owned()),
         ("task-detail", format!("/ui/tasks/{task_id}")),
-        ("execution", execution),
+        ("execution", manual_run.clone()),
         ("trigger", format!("/ui/tasks/{task_id}/trigger")),
         ("executors", "/ui/executors".to_owned()),
     ] {

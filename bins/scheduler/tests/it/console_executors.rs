@@ -111,7 +111,7 @@ async fn executors_page_lists_instances_and_changes_them_through_forms() {
     assert!(html.contains(r#"id="group-e2e""#), "{html}");
     let listed = row(&html, &id);
     assert!(listed.contains("console-1"), "{listed}");
-    assert!(listed.contains(r#"<a href="/ui/tasks/tick">tick</a>"#), "declared tasks link to their pages: {listed}");
+    assert!(listed.contains(r#"<a href="/ui/tasks?name=tick">tick</a>"#), "declared tasks link to the list: {listed}");
     assert!(listed.contains(r#"class="badge s-healthy""#) && listed.contains(r#"class="badge s-active""#), "{listed}");
     assert!(listed.contains(">Maintenance</button>") && listed.contains(r#"name="reason""#), "{listed}");
     assert!(html.contains("1 instance · 1 healthy"), "the group's counts: {html}");
@@ -250,9 +250,16 @@ async fn console_signs_in_with_a_token_and_guards_every_change() {
     let unknown = "/ui/executors/0190f5d2-8e3c-7a4b-9c1d-2e3f4a5b6c7d/status";
     let without = post(&app, unknown, &cookie, &[], &[("status", "active")]).await;
     assert_eq!(without.status(), 403);
-    let foreign = [("origin", "https://evil.example")];
+    let foreign = [("sec-fetch-site", "cross-site"), ("origin", "https://evil.example")];
     let cross = post(&app, unknown, &cookie, &foreign, &[("_csrf", &token), ("status", "active")]).await;
     assert_eq!(cross.status(), 403);
+    // A notice shows only what this console wrote: the code's own words, and an instance id that is one.
+    let spoof = "/ui/executors?notice=Session+expired%2C+sign+in+at+evil.example&instance=x";
+    let html = get(&app, spoof, &cookie).await.text().await.expect("body");
+    assert!(!html.contains("evil.example") && !html.contains(r#"class="notice"#), "{html}");
+    let html = get(&app, "/ui/executors?notice=active&instance=%3Cb%3Eevil+words", &cookie).await;
+    let html = html.text().await.expect("body");
+    assert!(html.contains("the instance is active again") && !html.contains("evil words"), "{html}");
     let allowed = post(&app, unknown, &cookie, &[], &[("_csrf", &token), ("status", "active")]).await;
     assert_eq!(allowed.status(), 404, "the same request from this console passes the guard");
 

@@ -158,7 +158,7 @@ async fn a_task_made_through_the_form_is_the_api_s_task() {
     assert_eq!(status, 303, "{body}");
     let (code, task) = app.get("/api/v1/tasks/nightly_export").await;
     assert_eq!(code, 200, "{task}");
-    assert_eq!(location, format!("/ui/tasks/{}", task["id"].as_str().expect("an id")));
+    assert_eq!(location, format!("/ui/tasks/{}?created=1", task["id"].as_str().expect("an id")));
     assert_eq!(task["cron_expression"], "0 30 1 * * *");
     assert_eq!(task["timezone"], "Europe/Berlin");
     assert_eq!(task["execution_mode"], "sequential");
@@ -173,7 +173,7 @@ async fn a_task_made_through_the_form_is_the_api_s_task() {
     let mut fields = form("nightly_export", "");
     fields.retain(|(key, _)| *key != "enabled");
     let (status, location, body) = browser.post(&app, &format!("/ui/tasks/{id}"), &fields).await;
-    assert_eq!((status, location.as_str()), (303, format!("/ui/tasks/{id}").as_str()), "{body}");
+    assert_eq!((status, location.as_str()), (303, format!("/ui/tasks/{id}?saved=1").as_str()), "{body}");
     let (_, task) = app.get("/api/v1/tasks/nightly_export").await;
     assert_eq!((task["cron_expression"].clone(), task["enabled"].clone()), (Value::Null, json!(false)));
 
@@ -197,7 +197,7 @@ async fn a_wrong_cron_expression_is_shown_at_its_field_with_the_values_kept() {
     fields.retain(|field| *field != ("max_retry", "2"));
     let (status, _, page) = browser.post(&app, "/ui/tasks", &fields).await;
     assert_eq!(status, 400, "{page}");
-    let error = format!(r#"<p class="error" id="err-cron_expression" role="alert">{}</p>"#, escaped(&message));
+    let error = format!(r#"<p class="error" id="err-cron_expression" aria-live="polite">{}</p>"#, escaped(&message));
     assert!(page.contains(&error), "{error} not in {page}");
     assert!(page.contains("`two` is not a whole number"), "{page}");
     assert!(page.contains(r#"aria-invalid="true" aria-describedby="hint-cron_expression err-cron_expression""#));
@@ -217,15 +217,15 @@ async fn the_live_check_answers_errors_and_the_preview_out_of_band() {
     let (status, _, fragment) = browser.post(&app, "/ui/tasks/check", &form("checked", "61 * * * *")).await;
     assert_eq!(status, 200);
     assert!(
-        fragment.contains(r#"id="err-cron_expression" role="alert" hx-swap-oob="true">invalid cron expression"#),
+        fragment.contains(r#"id="err-cron_expression" aria-live="polite" hx-swap-oob="true">invalid cron expression"#),
         "{fragment}"
     );
-    assert!(fragment.contains(r#"id="err-name" role="alert" hx-swap-oob="true"></p>"#), "{fragment}");
+    assert!(fragment.contains(r#"id="err-name" aria-live="polite" hx-swap-oob="true"></p>"#), "{fragment}");
     assert!(fragment.contains(r#"id="cron-preview""#), "{fragment}");
 
     let (status, _, fragment) = browser.post(&app, "/ui/tasks/check", &form("checked", "0 0 2 * * *")).await;
     assert_eq!(status, 200);
-    assert!(fragment.contains(r#"id="err-cron_expression" role="alert" hx-swap-oob="true"></p>"#), "{fragment}");
+    assert!(fragment.contains(r#"id="err-cron_expression" aria-live="polite" hx-swap-oob="true"></p>"#), "{fragment}");
     assert!(fragment.contains("Next 5 fires in Europe/Berlin"), "{fragment}");
     assert_eq!(fragment.matches("02:00:00+0").count(), 5, "{fragment}");
 
@@ -233,9 +233,6 @@ async fn the_live_check_answers_errors_and_the_preview_out_of_band() {
     let (_, _, fragment) = browser.post(&app, "/ui/tasks/check", &form("taken", "")).await;
     assert!(fragment.contains("task `taken` already exists"), "{fragment}");
 
-    let (status, fragment) = browser.get(&app, "/ui/tasks/preview?cron_expression=%40daily&timezone=UTC").await;
-    assert_eq!(status, 200);
-    assert_eq!(fragment.matches("00:00:00+00:00").count(), 5, "{fragment}");
     app.stop().await;
 }
 

@@ -26,7 +26,7 @@ pub(crate) fn bars(summary: &str, bars: &[Bar], axis_every: usize, unit: impl Fn
     let width = (slot * 0.72).clamp(1.0, 36.0);
     let scale = |value: u64| value as f64 / max as f64 * plot;
     html! {
-        svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label=(summary) {
+        svg.chart viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="group" aria-label=(summary) {
             line x1=(LEFT) y1=(TOP) x2=(WIDTH) y2=(TOP) stroke="#e3e6eb" {}
             line x1=(LEFT) y1=(HEIGHT - BOTTOM) x2=(WIDTH) y2=(HEIGHT - BOTTOM) stroke="#9aa4b2" {}
             text x=(LEFT - 6.0) y=(TOP + 10.0) text-anchor="end" { (unit(max)) }

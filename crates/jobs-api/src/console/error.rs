@@ -2,11 +2,11 @@
 //! as a page that says what happened and where to go next.
 
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
-use maud::{DOCTYPE, Markup, html};
+use axum::response::{IntoResponse, Response};
+use maud::{Markup, html};
 
 use crate::ApiError;
-use crate::console::assets;
+use crate::console::layout;
 
 /// A console handler's error.
 #[derive(Debug)]
@@ -50,7 +50,8 @@ impl IntoResponse for PageError {
             StatusCode::FORBIDDEN => "Reload the page you came from and try again.",
             _ => "",
         };
-        let mut response = (status, Html(standalone(title, self.0.message(), hint).into_string())).into_response();
+        let mut response = layout::respond(standalone(title, self.0.message(), hint));
+        *response.status_mut() = status;
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("2"));
         }
@@ -60,33 +61,23 @@ impl IntoResponse for PageError {
 
 /// An error page that needs nothing from the database.
 fn standalone(title: &str, message: &str, hint: &str) -> Markup {
-    html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) " · jobs" }
-                link rel="stylesheet" href=(assets::href("console.css"));
+    let content = html! {
+        header.top { div.top-inner {
+            a.brand href="/" { "jobs" }
+            nav.nav aria-label="Main" {
+                a href="/" { "Overview" } a href="/ui/tasks" { "Tasks" } a href="/ui/executors" { "Executors" }
             }
-            body {
-                header.top { div.top-inner {
-                    a.brand href="/" { "jobs" }
-                    nav.nav aria-label="Main" {
-                        a href="/" { "Overview" } a href="/ui/tasks" { "Tasks" } a href="/ui/executors" { "Executors" }
-                    }
-                } }
-                main id="main" {
-                    div.panel {
-                        h1 { (title) }
-                        p { (message) }
-                        @if !hint.is_empty() { p.muted { (hint) } }
-                        p { a href="/" { "Back to the overview" } }
-                    }
-                }
+        } }
+        main id="main" {
+            div.panel {
+                h1 { (title) }
+                p { (message) }
+                @if !hint.is_empty() { p.muted { (hint) } }
+                p { a href="/" { "Back to the overview" } }
             }
         }
-    }
+    };
+    layout::shell(title, None, content)
 }
 
 /// Unknown paths under `/ui/`.

@@ -12,10 +12,11 @@ use serde::Deserialize;
 use jobs_model::{Attempt, Execution, ExecutionId, ExecutorId, LogLine, Timestamp};
 
 use crate::AppState;
-use crate::console::error::{PageError, PageResult};
-use crate::console::format::{badge, duration, elapsed, pretty_json, time, time_or_dash};
+use crate::console::error::PageResult;
+use crate::console::format::{self, badge, duration, elapsed, pretty_json, time, time_or_dash};
 use crate::console::layout::{self, Nav};
 use crate::console::session::Session;
+use crate::handlers::parse_id;
 
 /// The most log lines a page shows; the API pages through the rest.
 const LOG_LINES: u64 = 1000;
@@ -33,7 +34,7 @@ struct Snapshot {
 
 /// A path segment that is not an execution id names no execution: a 404, like an unknown one.
 fn execution_id(text: &str) -> PageResult<ExecutionId> {
-    ExecutionId::parse(text).ok_or_else(|| PageError::not_found(format!("execution `{text}` not found")))
+    Ok(parse_id("execution", text, ExecutionId::parse)?)
 }
 
 async fn snapshot(state: &AppState, id: ExecutionId) -> PageResult<Snapshot> {
@@ -75,7 +76,7 @@ pub(crate) async fn detail(
     let execution = &snapshot.execution;
     let title = format!("Execution of {}", execution.task_name);
     let body = html! {
-        div.crumbs {
+        nav.crumbs aria-label="Breadcrumb" {
             a href="/ui/tasks" { "Tasks" } " / "
             a href={ "/ui/tasks/" (execution.task_id) } { (execution.task_name) } " / execution"
         }
@@ -135,9 +136,10 @@ fn live_markup(session: &Session, snapshot: &Snapshot, now: Timestamp) -> Markup
                         div.row.section {
                             form.inline method="post" action={ (href) "/cancel" } {
                                 (layout::csrf_field(session))
-                                button.danger type="submit" { "Cancel execution" }
+                                // Ids let htmx give the focus back after each refresh of this block.
+                                button.danger #cancel-execution type="submit" { "Cancel execution" }
                             }
-                            a.button.secondary href=(href) { "Refresh" }
+                            a.button.secondary #refresh href=(href) { "Refresh" }
                         }
                     }
                 }
@@ -252,7 +254,7 @@ fn log_lines(lines: &[LogLine], href: &str, open: bool) -> Markup {
 /// A log line's time of day: UTC in the page (`15:22:14.250`), the browser's zone once the script runs.
 fn clock(at: Timestamp) -> Markup {
     let rfc3339 = at.to_string();
-    let text = rfc3339.get(11..19).unwrap_or(&rfc3339).to_owned();
+    let text = format::clock_text(at);
     let millis = at.as_millis().rem_euclid(1000);
     html! { time datetime=(rfc3339) data-style="time" title="UTC" { (text) "." (format!("{millis:03}")) } }
 }

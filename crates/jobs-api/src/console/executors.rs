@@ -27,15 +27,42 @@ const FILTERS: [&str; 4] = ["active", "maintenance", "offline", "unhealthy"];
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListQuery {
     state: Option<String>,
+    /// What was just done (`maintenance`, `active`, `deregistered`), to `instance`: the text is made here, so a link
+    /// cannot put words of its own in the notice.
     notice: Option<String>,
+    instance: Option<String>,
 }
 
-/// Whether `view` passes the filter `word` (one of [`FILTERS`]); `unhealthy` is about health checks, in any state.
+/// The notice for a change just made, or `None` for an unknown code.
+fn notice_text(code: &str, instance: &str) -> Option<String> {
+    // Instance ids are short words (host names, ports); anything else is not shown.
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.:".contains(c);
+    let instance = if !instance.is_empty() && instance.len() <= 128 && instance.chars().all(plain) {
+        instance
+    } else {
+        "the instance"
+    };
+    Some(match code {
+        "maintenance" => format!("{instance} is in maintenance: it takes no new work, running work finishes"),
+        "active" => format!("{instance} is active again and takes new work"),
+        "deregistered" => format!("{instance} is deregistered; any work it was running failed as lost"),
+        _ => return None,
+    })
+}
+
+/// Whether `view` passes the filter `word` (one of [`FILTERS`]).
 fn matches(view: &ExecutorView, word: &str) -> bool {
     match word {
-        "unhealthy" => view.executor.health == Health::Unhealthy,
+        "unhealthy" => is_unhealthy(view),
         _ => view.state.as_str() == word,
     }
+}
+
+/// Needs an operator's eye: not in maintenance, and failing its health checks or silent (offline). The header's
+/// count and the `unhealthy` filter are this.
+pub(crate) fn is_unhealthy(view: &ExecutorView) -> bool {
+    view.state == ExecutorState::Offline
+        || (view.state == ExecutorState::Active && view.executor.health == Health::Unhealthy)
 }
 
 /// Takes work: active, with a recent heartbeat, and passing its health checks.
@@ -69,7 +96,7 @@ pub(crate) async fn list(
                 " in " (groups.len()) " group" @if groups.len() != 1 { "s" }
             }
         }
-        @if let Some(notice) = query.notice.as_deref().filter(|notice| !notice.is_empty()) {
+        @if let Some(notice) = query.notice.as_deref().and_then(|code| notice_text(code, query.instance.as_deref().unwrap_or(""))) {
             div.notice.ok role="status" { (notice) }
         }
         @if executors.is_empty() {
@@ -176,7 +203,7 @@ fn instance_row(session: &Session, view: &ExecutorView, now: Timestamp) -> Marku
                 @if executor.tasks.is_empty() { span.muted { "none" } }
                 @for (index, task) in executor.tasks.iter().enumerate() {
                     @if index > 0 { ", " }
-                    a href={ "/ui/tasks/" (task) } { (task) }
+                    a href={ "/ui/tasks?name=" (task) } { (task) }
                 }
             }
             td { (actions(session, executor.status, &id)) }
@@ -189,7 +216,7 @@ fn actions(session: &Session, status: ExecutorStatus, id: &str) -> Markup {
     let action = format!("/ui/executors/{id}/status");
     html! {
         div.executor-actions {
-            form.maintenance method="post" action=(action) hx-post=(action) hx-target="#main" hx-select="#main" hx-swap="outerHTML" {
+            form.maintenance method="post" action=(action) {
                 (csrf_field(session))
                 @match status {
                     ExecutorStatus::Active => {
@@ -227,12 +254,7 @@ pub(crate) async fn set_status(
     let status = crate::dto::word::<ExecutorStatus>("status", form.status.trim(), ExecutorStatus::ALL)?;
     let reason = Some(form.reason.trim()).filter(|reason| !reason.is_empty());
     let view = state.engine.set_executor_status(id, status, reason, Some(CHANGED_BY)).await?;
-    let who = format!("{} ({})", view.executor.instance_id, view.executor.name);
-    let notice = match status {
-        ExecutorStatus::Maintenance => format!("{who} is in maintenance: it takes no new work, running work finishes"),
-        ExecutorStatus::Active => format!("{who} is active again and takes new work"),
-    };
-    Ok(to_list(&notice))
+    Ok(to_list(status.as_str(), &view.executor.instance_id))
 }
 
 /// `GET /ui/executors/{executor}/deregister`: what deregistering does, and the button that does it.
@@ -283,15 +305,14 @@ pub(crate) async fn deregister(State(state): State<AppState>, Path(id): Path<Str
     let id = parse_id("executor", &id, ExecutorId::parse)?;
     let view = state.engine.executor(id).await?;
     state.engine.deregister_executor(id).await?;
-    let mut notice = format!("{} ({}) is deregistered", view.executor.instance_id, view.executor.name);
-    if view.running > 0 {
-        notice.push_str("; its running work failed as lost");
-    }
-    Ok(to_list(&notice))
+    Ok(to_list("deregistered", &view.executor.instance_id))
 }
 
-/// A 303 back to the list, with `notice` shown on top.
-fn to_list(notice: &str) -> axum::response::Response {
-    let notice: String = url::form_urlencoded::byte_serialize(notice.as_bytes()).collect();
-    Redirect::to(&format!("/ui/executors?notice={notice}")).into_response()
+/// A 303 back to the list, with the notice for `code` on top.
+fn to_list(code: &str, instance: &str) -> axum::response::Response {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("notice", code)
+        .append_pair("instance", instance)
+        .finish();
+    Redirect::to(&format!("/ui/executors?{query}")).into_response()
 }

@@ -28,6 +28,12 @@ fn utc_text(rfc3339: &str) -> String {
     }
 }
 
+/// The time of day of an instant in UTC: `15:22:14`.
+pub(crate) fn clock_text(at: Timestamp) -> String {
+    let rfc3339 = at.to_string();
+    rfc3339.get(11..19).unwrap_or(&rfc3339).to_owned()
+}
+
 /// A span of milliseconds for people: `850 ms`, `12.3 s`, `4 min 3 s`, `2 h 5 min`, `3 d 4 h`.
 pub(crate) fn duration(millis: i64) -> String {
     let millis = millis.max(0);

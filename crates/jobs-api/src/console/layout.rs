@@ -5,10 +5,9 @@ use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
-use jobs_model::{ExecutorState, Health};
-
 use crate::AppState;
 use crate::console::assets;
+use crate::console::executors::is_unhealthy;
 use crate::console::session::{CSRF_FIELD, Session};
 
 /// The section a page belongs to, marked in the navigation.
@@ -49,13 +48,18 @@ pub(crate) fn respond(markup: Markup) -> Response {
 }
 
 fn document(title: &str, session: &Session, content: Markup) -> Markup {
+    shell(title, Some(&session.csrf), content)
+}
+
+/// The document around `content`; `csrf` is left out of pages that carry no form (the error pages).
+pub(crate) fn shell(title: &str, csrf: Option<&str>, content: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="csrf-token" content=(session.csrf);
+                @if let Some(csrf) = csrf { meta name="csrf-token" content=(csrf); }
                 // No inline styles (the policy forbids them) and no `eval`.
                 meta name="htmx-config" content=r#"{"includeIndicatorStyles":false,"allowEval":false}"#;
                 title { (title) " · jobs" }
@@ -80,15 +84,7 @@ async fn cluster_header(state: &AppState, session: &Session, nav: Nav) -> Markup
     let engine = &state.engine;
     let cluster = engine.cluster_status().await.ok();
     let executors = engine.executors(None, None).await.ok();
-    let unhealthy = executors.as_ref().map(|views| {
-        views
-            .iter()
-            .filter(|view| {
-                view.state == ExecutorState::Offline
-                    || (view.state == ExecutorState::Active && view.executor.health == Health::Unhealthy)
-            })
-            .count()
-    });
+    let unhealthy = executors.as_ref().map(|views| views.iter().filter(|view| is_unhealthy(view)).count());
     let current = |item: Nav| (item == nav).then_some("page");
     html! {
         header.top { div.top-inner {

@@ -12,7 +12,7 @@ use jobs_storage::ExecutionFilter;
 use crate::AppState;
 use crate::console::charts::{self, Bar};
 use crate::console::error::PageResult;
-use crate::console::format::{badge, time, time_or_dash};
+use crate::console::format::{badge, clock_text, time, time_or_dash};
 use crate::console::layout::{self, Nav};
 use crate::console::session::Session;
 
@@ -162,8 +162,8 @@ fn executor_health(executors: &[ExecutorView]) -> Markup {
     }
 }
 
-/// `HH:MM` of an instant in UTC (the bars' axis; their tooltips say the same).
+/// `HH:MM UTC` of an instant (the bars' axis; their tooltips say the same).
 fn clock_label(at: Timestamp) -> String {
-    let text = at.to_string();
-    text.get(11..16).map_or(text.clone(), |clock| format!("{clock} UTC"))
+    let clock = clock_text(at);
+    format!("{} UTC", clock.get(..5).unwrap_or(&clock))
 }

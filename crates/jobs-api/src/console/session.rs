@@ -17,7 +17,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use maud::html;
 use serde::Deserialize;
 
@@ -58,12 +58,7 @@ impl Gate {
         if expires <= now_unix {
             return false;
         }
-        self.tokens.iter().any(|token| {
-            constant_time_eq(
-                signature::sign(token.expose().as_bytes(), expires, nonce.as_bytes()).as_bytes(),
-                mac.as_bytes(),
-            )
-        })
+        self.tokens.iter().any(|token| constant_time_eq(session_mac(token, expires, nonce).as_bytes(), mac.as_bytes()))
     }
 
     fn token_matches(&self, given: &str) -> Option<&Secret> {
@@ -134,10 +129,26 @@ pub(crate) async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: 
 
 /// A GET goes to the login page and comes back after; anything else is refused (htmx follows `HX-Redirect`).
 fn to_login(request: &Request) -> Response {
-    let path = request.uri().path_and_query().map_or("/", |path| path.as_str());
+    let htmx = request.headers().contains_key("hx-request");
+    // A GET comes back to itself; a form or an htmx request to the page it was sent from.
+    let from_page = if request.method() == Method::GET && !htmx {
+        request.uri().path_and_query().map(|path| path.as_str().to_owned())
+    } else {
+        ["hx-current-url", "referer"]
+            .iter()
+            .filter_map(|name| request.headers().get(*name)?.to_str().ok())
+            .filter_map(|url| url::Url::parse(url).ok())
+            .map(|url| url[url::Position::BeforePath..url::Position::AfterQuery].to_owned())
+            .next()
+    };
+    let path = safe_next(from_page.as_deref());
     let target =
         format!("/ui/login?next={}", url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>());
-    if request.method() == Method::GET && !request.headers().contains_key("hx-request") {
+    if request.method() == Method::GET && !htmx {
+        return Redirect::to(&target).into_response();
+    }
+    if !htmx {
+        // A form sent once the session ended: to the login page, which comes back to the form's page.
         return Redirect::to(&target).into_response();
     }
     let mut response = (StatusCode::UNAUTHORIZED, "sign in first").into_response();
@@ -162,17 +173,18 @@ async fn csrf_of(request: Request) -> Result<(Request, Option<String>), Response
     Ok((Request::from_parts(parts, Body::from(bytes)), given))
 }
 
-/// A browser marks requests a page of another site makes (`Sec-Fetch-Site`), and names their `Origin`.
+/// A browser marks the requests a page of another site makes (`Sec-Fetch-Site`), and sandboxed or opaque pages send
+/// `Origin: null`. (`Origin` is not compared with `Host`: a proxy in front may rewrite `Host`; the CSRF token is the
+/// guard that holds everywhere.)
 fn is_cross_site(headers: &HeaderMap) -> bool {
     let header = |name| headers.get(name).and_then(|value: &HeaderValue| value.to_str().ok());
-    if header("sec-fetch-site") == Some("cross-site") {
-        return true;
-    }
-    match (header("origin"), header("host")) {
-        (Some("null"), _) => true,
-        (Some(origin), Some(host)) => origin.split_once("://").is_none_or(|(_, authority)| authority != host),
-        _ => false,
-    }
+    header("sec-fetch-site") == Some("cross-site") || header("origin") == Some("null")
+}
+
+/// The session cookie's HMAC, keyed by the token that signed in; the `console-session:` prefix keeps it apart from
+/// the executor signatures made with the same function.
+fn session_mac(token: &Secret, expires: i64, nonce: &str) -> String {
+    signature::sign(token.expose().as_bytes(), expires, format!("console-session:{nonce}").as_bytes())
 }
 
 fn is_https(headers: &HeaderMap) -> bool {
@@ -219,12 +231,17 @@ pub(crate) struct LoginForm {
     next: Option<String>,
 }
 
-/// Only a path of this site: never another origin (`//host`, `https://…`).
+/// `path` when it is a path of this site, never another origin: it starts with one `/`, and holds no backslash and
+/// no control character (browsers drop tabs and newlines from a URL, so `/\t/evil.example` would become
+/// `//evil.example`).
+pub(crate) fn local_path(path: Option<&str>) -> Option<&str> {
+    path.filter(|path| {
+        path.starts_with('/') && !path.starts_with("//") && !path.chars().any(|c| c == '\\' || c.is_control())
+    })
+}
+
 fn safe_next(next: Option<&str>) -> &str {
-    match next {
-        Some(path) if path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\") => path,
-        _ => "/",
-    }
+    local_path(next).unwrap_or("/")
 }
 
 pub(crate) async fn login_page(
@@ -234,19 +251,20 @@ pub(crate) async fn login_page(
     if !session.auth() {
         return Redirect::to("/").into_response();
     }
-    Html(login_markup(&session, safe_next(query.next.as_deref()), None).into_string()).into_response()
+    layout::respond(login_markup(&session, safe_next(query.next.as_deref()), None))
 }
 
 pub(crate) async fn login(axum::Extension(session): axum::Extension<Session>, Form(form): Form<LoginForm>) -> Response {
     let next = safe_next(form.next.as_deref());
     let Some(token) = session.gate.token_matches(form.token.trim()) else {
         let error = if form.token.trim().is_empty() { "enter an API token" } else { "this token is not accepted" };
-        let page = login_markup(&session, next, Some(error));
-        return (StatusCode::UNAUTHORIZED, Html(page.into_string())).into_response();
+        let mut response = layout::respond(login_markup(&session, next, Some(error)));
+        *response.status_mut() = StatusCode::UNAUTHORIZED;
+        return response;
     };
     let expires = Timestamp::now().unix_seconds() + SESSION_SECONDS;
     let nonce = random_hex();
-    let mac = signature::sign(token.expose().as_bytes(), expires, nonce.as_bytes());
+    let mac = session_mac(token, expires, &nonce);
     let value = format!("{expires}.{nonce}.{mac}");
     let mut response = Redirect::to(next).into_response();
     response
@@ -281,3 +299,6 @@ fn login_markup(session: &Session, next: &str, error: Option<&str>) -> maud::Mar
     };
     layout::bare("Sign in", session, body)
 }
+
+#[cfg(test)]
+mod tests;

@@ -42,7 +42,7 @@ pub(crate) async fn detail(
         _ => None,
     };
     let body = html! {
-        div.crumbs { a href="/ui/tasks" { "Tasks" } " / " (task.spec.name) }
+        nav.crumbs aria-label="Breadcrumb" { a href="/ui/tasks" { "Tasks" } " / " (task.spec.name) }
         @if let Some(notice) = notice { div.notice.ok role="status" { (notice) } }
         div.spread {
             h1 { (task.spec.name) " " (badge(if task.spec.enabled { "enabled" } else { "paused" })) }
@@ -211,7 +211,7 @@ async fn trigger_page(
 ) -> Response {
     let base = format!("/ui/tasks/{}", task.id);
     let body = html! {
-        div.crumbs { a href="/ui/tasks" { "Tasks" } " / " a href=(base) { (task.spec.name) } " / trigger" }
+        nav.crumbs aria-label="Breadcrumb" { a href="/ui/tasks" { "Tasks" } " / " a href=(base) { (task.spec.name) } " / trigger" }
         h1 { "Trigger " (task.spec.name) }
         @if let Some(notice) = notice { div.notice.bad role="alert" { (notice) } }
         @if !task.spec.enabled {

@@ -7,7 +7,7 @@ mod view;
 
 use std::collections::BTreeMap;
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Extension, Form};
@@ -228,6 +228,12 @@ impl Errors {
 
     /// An engine error by what it is about: the cron parser's, the strategy registry's, a name clash, or a field
     /// check naming its field.
+    fn from_engine(error: jobs_engine::Error) -> Self {
+        let mut errors = Self::default();
+        errors.engine(error);
+        errors
+    }
+
     fn engine(&mut self, error: jobs_engine::Error) {
         use jobs_engine::Error;
         let field = match &error {
@@ -330,15 +336,11 @@ pub(crate) async fn create(
     Form(form): Form<TaskForm>,
 ) -> PageResult {
     let outcome = match form.spec(&state) {
-        Ok(spec) => state.engine.create_task(spec).await.map_err(|error| {
-            let mut errors = Errors::default();
-            errors.engine(error);
-            errors
-        }),
+        Ok(spec) => state.engine.create_task(spec).await.map_err(Errors::from_engine),
         Err(errors) => Err(errors),
     };
     Ok(match outcome {
-        Ok(task) => Redirect::to(&format!("/ui/tasks/{}", task.id)).into_response(),
+        Ok(task) => Redirect::to(&format!("/ui/tasks/{}?created=1", task.id)).into_response(),
         Err(errors) => page(&state, &session, &Mode::New, &form, &errors, errors.status()).await,
     })
 }
@@ -352,15 +354,11 @@ pub(crate) async fn update(
 ) -> PageResult {
     let task = state.engine.find_task(&key).await?;
     let outcome = match form.spec(&state) {
-        Ok(spec) => state.engine.replace_task(&task.id.to_string(), spec).await.map_err(|error| {
-            let mut errors = Errors::default();
-            errors.engine(error);
-            errors
-        }),
+        Ok(spec) => state.engine.replace_task(&task.id.to_string(), spec).await.map_err(Errors::from_engine),
         Err(errors) => Err(errors),
     };
     Ok(match outcome {
-        Ok(task) => Redirect::to(&format!("/ui/tasks/{}", task.id)).into_response(),
+        Ok(task) => Redirect::to(&format!("/ui/tasks/{}?saved=1", task.id)).into_response(),
         Err(errors) => {
             let mode = Mode::Edit { id: task.id, name: task.spec.name };
             page(&state, &session, &mode, &form, &errors, errors.status()).await
@@ -381,26 +379,5 @@ pub(crate) async fn check(State(state): State<AppState>, Form(form): Form<TaskFo
     layout::respond(html! {
         @for field in FIELDS { (error_line(field, errors.get(field), true)) }
         (preview_block(&fires, true))
-    })
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub(crate) struct PreviewQuery {
-    cron_expression: String,
-    timezone: String,
-}
-
-/// `GET /ui/tasks/preview`: the preview block, with the cron and time zone errors out of band.
-pub(crate) async fn preview(Query(query): Query<PreviewQuery>) -> Response {
-    let fires = fires(&query.cron_expression, &query.timezone);
-    let error = |field| match &fires {
-        Fires::Invalid { field: at, message } if *at == field => Some(message.as_str()),
-        _ => None,
-    };
-    layout::respond(html! {
-        (preview_block(&fires, false))
-        (error_line("cron_expression", error("cron_expression"), true))
-        (error_line("timezone", error("timezone"), true))
     })
 }

@@ -17,7 +17,7 @@ use crate::AppState;
 use crate::console::error::PageResult;
 use crate::console::format::{badge, time_or_dash};
 use crate::console::layout::{self, Nav, csrf_field};
-use crate::console::session::Session;
+use crate::console::session::{Session, local_path};
 
 /// Tasks on one page of the list.
 const PAGE_SIZE: u64 = 50;
@@ -53,28 +53,33 @@ pub(crate) async fn list(
     // A cursor that is not a task id (an edited address) starts from the first page.
     let after = TaskId::parse(&query.cursor);
     let filter =
-        TaskFilter { name_contains: (!name.is_empty()).then(|| name.to_owned()), enabled, after, limit: PAGE_SIZE };
-    let tasks = state.engine.list_tasks(&filter).await?;
+        TaskFilter { name_contains: (!name.is_empty()).then(|| name.to_owned()), enabled, after, limit: PAGE_SIZE + 1 };
+    let mut tasks = state.engine.list_tasks(&filter).await?;
+    // One more than a page tells whether a next page exists.
+    let more = tasks.len() as u64 > PAGE_SIZE;
+    tasks.truncate(PAGE_SIZE as usize);
     let ids: Vec<TaskId> = tasks.iter().map(|task| task.id).collect();
     let recent = state.engine.recent_statuses(&ids, RECENT).await?;
     let any_task = !tasks.is_empty()
         || !state.engine.list_tasks(&TaskFilter { limit: 1, ..TaskFilter::default() }).await?.is_empty();
     let here = uri.path_and_query().map_or("/ui/tasks", |path| path.as_str());
-    let next_page = (tasks.len() as u64 >= PAGE_SIZE).then(|| tasks.last().map(|task| task.id)).flatten().map(|last| {
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("name", name)
-            .append_pair("enabled", enabled_word(enabled))
-            .append_pair("cursor", &last.to_string())
-            .finish();
-        format!("/ui/tasks?{query}")
-    });
+    let page_link = |cursor: Option<TaskId>| {
+        let mut query = url::form_urlencoded::Serializer::new(String::new());
+        query.append_pair("name", name).append_pair("enabled", enabled_word(enabled));
+        if let Some(cursor) = cursor {
+            query.append_pair("cursor", &cursor.to_string());
+        }
+        format!("/ui/tasks?{}", query.finish())
+    };
+    let next_page = more.then(|| tasks.last().map(|task| page_link(Some(task.id)))).flatten();
+    let first_page = page_link(None);
 
     let body = html! {
         div.spread {
             h1 { "Tasks" }
             a.button href="/ui/tasks/new" { "New task" }
         }
-        @if let Some(deleted) = &query.deleted {
+        @if let Some(deleted) = query.deleted.as_deref().filter(|name| jobs_model::validate::name("name", name).is_ok()) {
             div.notice.ok role="status" { "Task " strong { (deleted) } " was deleted. Its execution history stays." }
         }
         form.filters method="get" action="/ui/tasks" role="search" hx-get="/ui/tasks"
@@ -102,11 +107,11 @@ pub(crate) async fn list(
             }
             @if let Some(next_page) = &next_page {
                 nav.pager aria-label="Pages" {
-                    @if after.is_some() { a href="/ui/tasks" { "First page" } }
+                    @if after.is_some() { a href=(first_page) { "First page" } }
                     a href=(next_page) { "Next page" }
                 }
             } @else if after.is_some() {
-                nav.pager aria-label="Pages" { a href="/ui/tasks" { "First page" } }
+                nav.pager aria-label="Pages" { a href=(first_page) { "First page" } }
             }
         }
     };
@@ -229,11 +234,6 @@ async fn set_enabled(state: &AppState, key: &str, enabled: bool, next: Option<&s
     Ok(Redirect::to(local_path(next).unwrap_or(&fallback)).into_response())
 }
 
-/// Only a path of this site: never another origin (`//host`, `/\host`, `https://…`).
-fn local_path(next: Option<&str>) -> Option<&str> {
-    next.filter(|path| path.starts_with('/') && !path.starts_with("//") && !path.starts_with("/\\"))
-}
-
 pub(crate) async fn confirm_delete(
     State(state): State<AppState>,
     Extension(session): Extension<Session>,
@@ -293,7 +293,7 @@ async fn confirmation(
     let href = format!("/ui/tasks/{}", task.id);
     let name = &task.spec.name;
     let body = html! {
-        nav.crumbs aria-label="Breadcrumb" { a href="/ui/tasks" { "Tasks" } " › " a href=(href) { (name) } }
+        nav.crumbs aria-label="Breadcrumb" { a href="/ui/tasks" { "Tasks" } " / " a href=(href) { (name) } }
         div.panel.confirm {
             h1 { "Delete " (name) "?" }
             p { "The task stops firing and can no longer be triggered. Its execution history stays readable." }

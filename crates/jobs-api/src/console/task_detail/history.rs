@@ -13,7 +13,7 @@ use crate::AppState;
 use crate::console::charts::{self, Bar};
 use crate::console::error::PageResult;
 use crate::console::executions::{instance, instance_names};
-use crate::console::format::{badge, duration, elapsed, time, time_or_dash};
+use crate::console::format::{self, badge, duration, elapsed, time, time_or_dash};
 
 /// Executions per page of the table.
 const PAGE: u64 = 25;
@@ -305,11 +305,7 @@ fn chart(recent: &[Execution]) -> Markup {
     let bars: Vec<Bar> = runs
         .iter()
         .map(|(execution, millis)| Bar {
-            label: execution
-                .scheduled_at
-                .to_string()
-                .get(11..19)
-                .map_or_else(String::new, |clock| format!("{clock} UTC")),
+            label: format!("{} UTC", format::clock_text(execution.scheduled_at)),
             segments: vec![(*millis, execution.status.as_str())],
             href: Some(format!("/ui/executions/{}", execution.id)),
         })

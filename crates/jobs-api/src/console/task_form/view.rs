@@ -60,7 +60,7 @@ pub(super) enum Mode {
 /// A field's error paragraph, empty when the field is fine (and then hidden by the stylesheet).
 pub(super) fn error_line(field: &str, message: Option<&str>, oob: bool) -> Markup {
     html! {
-        p.error id={ "err-" (field) } role="alert" hx-swap-oob=[oob.then_some("true")] { @if let Some(message) = message { (message) } }
+        p.error id={ "err-" (field) } aria-live="polite" hx-swap-oob=[oob.then_some("true")] { @if let Some(message) = message { (message) } }
     }
 }
 
@@ -145,7 +145,7 @@ pub(super) async fn page(
     let body = html! {
         nav.crumbs aria-label="Breadcrumb" {
             a href="/ui/tasks" { "Tasks" }
-            @if let Mode::Edit { id, name } = mode { " › " a href={ "/ui/tasks/" (id) } { (name) } }
+            @if let Mode::Edit { id, name } = mode { " / " a href={ "/ui/tasks/" (id) } { (name) } }
         }
         h1 { (title) }
         @if let Some(notice) = &errors.notice { div.notice.bad role="alert" { (notice) } }
