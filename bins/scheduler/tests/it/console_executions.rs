@@ -7,16 +7,11 @@ use serde_json::{Value, json};
 
 use jobs_executor::{Executor, JobContext, JobError};
 
-use crate::support::{TestApp, spawn_app, wait_for};
-
-/// A client that does not follow redirects, so that the 303s can be checked.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client builds")
-}
+use crate::support::{Console, TestApp, no_redirects, spawn_app, wait_for};
 
 /// A page: its status and its HTML with the entities our assertions meet turned back into text.
 async fn page(app: &TestApp, path: &str) -> (u16, String) {
-    let response = browser().get(app.url(path)).send().await.expect("request sent");
+    let response = no_redirects().get(app.url(path)).send().await.expect("request sent");
     let status = response.status().as_u16();
     (status, unescape(&response.text().await.expect("body read")))
 }
@@ -25,48 +20,10 @@ fn unescape(html: &str) -> String {
     html.replace("&quot;", "\"").replace("&#39;", "'").replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 }
 
-/// The CSRF token the console hands out with any page (in its cookie).
-async fn csrf(app: &TestApp) -> String {
-    let response = browser().get(app.url("/ui/tasks/nothing-here")).send().await.expect("request sent");
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|cookie| cookie.strip_prefix("jobs_csrf="))
-        .and_then(|rest| rest.split(';').next())
-        .expect("a jobs_csrf cookie")
-        .to_owned()
-}
-
-/// Posts a form as a browser does: the cookie, and the same token as `_csrf`. Returns the status, the
-/// `Location` header and the body.
-async fn post_form(app: &TestApp, path: &str, token: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
-    let mut body = format!("_csrf={}", encode(token));
-    for (name, value) in fields {
-        body.push_str(&format!("&{}={}", encode(name), encode(value)));
-    }
-    let response = browser()
-        .post(app.url(path))
-        .header("cookie", format!("jobs_csrf={token}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(body)
-        .send()
-        .await
-        .expect("request sent");
-    let status = response.status().as_u16();
-    let location =
-        response.headers().get("location").and_then(|value| value.to_str().ok()).unwrap_or_default().to_owned();
-    (status, location, unescape(&response.text().await.expect("body read")))
-}
-
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
+/// Posts a form as a browser does (see [`Console::post`]), the body unescaped like [`page`]'s.
+async fn post_form(console: &Console, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+    let (status, location, body) = console.post(path, fields).await;
+    (status, location, unescape(&body))
 }
 
 async fn execution(app: &TestApp, id: &str) -> Value {
@@ -184,18 +141,17 @@ async fn a_trigger_through_the_form_runs_and_its_page_follows_it() {
     assert!(html.contains("name=\"parameters\"") && html.contains(">{}</textarea>"), "{html}");
     assert!(html.contains("\"keep\": true"), "the task's own parameters are shown: {html}");
 
-    let token = csrf(&app).await;
-    let (status, _, html) =
-        post_form(&app, "/ui/tasks/console_job/trigger", &token, &[("parameters", "{\"k\": ")]).await;
+    let console = Console::open(&app).await;
+    let (status, _, html) = post_form(&console, "/ui/tasks/console_job/trigger", &[("parameters", "{\"k\": ")]).await;
     assert_eq!(status, 400, "{html}");
     assert!(html.contains("`parameters` is not valid JSON"), "{html}");
     assert!(html.contains(">{\"k\": </textarea>"), "the text is kept: {html}");
-    let (status, _, html) = post_form(&app, "/ui/tasks/console_job/trigger", &token, &[("parameters", "[1]")]).await;
+    let (status, _, html) = post_form(&console, "/ui/tasks/console_job/trigger", &[("parameters", "[1]")]).await;
     assert_eq!(status, 400, "{html}");
     assert!(html.contains("`parameters` must be a JSON object"), "{html}");
 
     let (status, location, _) =
-        post_form(&app, "/ui/tasks/console_job/trigger", &token, &[("parameters", "{\"k\": 1}")]).await;
+        post_form(&console, "/ui/tasks/console_job/trigger", &[("parameters", "{\"k\": 1}")]).await;
     assert_eq!(status, 303);
     let id = location.strip_prefix("/ui/executions/").expect("to the execution page").to_owned();
     let (status, html) = page(&app, &location).await;
@@ -248,13 +204,13 @@ async fn a_pending_execution_is_cancelled_through_the_form_once() {
     assert!(html.contains(&format!("hx-get=\"{path}/live\" hx-trigger=\"every 2s\" hx-swap=\"outerHTML\"")), "{html}");
     assert!(html.contains(&format!("action=\"{path}/cancel\"")) && html.contains("Cancel execution"), "{html}");
 
-    let token = csrf(&app).await;
-    let (status, location, _) = post_form(&app, &format!("{path}/cancel"), &token, &[]).await;
+    let console = Console::open(&app).await;
+    let (status, location, _) = post_form(&console, &format!("{path}/cancel"), &[]).await;
     assert_eq!(status, 303);
     assert_eq!(location, path);
     assert_eq!(execution(&app, &id).await["status"], "cancelled");
 
-    let (status, location, _) = post_form(&app, &format!("{path}/cancel"), &token, &[]).await;
+    let (status, location, _) = post_form(&console, &format!("{path}/cancel"), &[]).await;
     assert_eq!(status, 303, "a second cancel goes back to the page");
     let (status, html) = page(&app, &location).await;
     assert_eq!(status, 200, "{html}");

@@ -5,53 +5,19 @@
 use std::time::Duration;
 
 use reqwest::Response;
-use reqwest::redirect::Policy;
 use serde_json::Value;
 
 use jobs_model::Secret;
 use jobs_storage::Backend;
 
 use crate::e2e::start_executor;
-use crate::support::{TestApp, spawn_app, spawn_app_with, wait_for};
+use crate::support::{TestApp, cookie_value, form_body, no_redirects, set_cookie, spawn_app, spawn_app_with, wait_for};
 
 const TOKEN: &str = "console-t0ken";
 
-/// A client that shows redirects instead of following them.
-fn browser() -> reqwest::Client {
-    reqwest::Client::builder().redirect(Policy::none()).build().expect("client builds")
-}
-
-/// `text` as a form value: letters, digits and `-._~` as they are, spaces as `+`, the rest `%XX`.
-fn encode(text: &str) -> String {
-    text.bytes()
-        .map(|byte| match byte {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (byte as char).to_string(),
-            b' ' => "+".to_owned(),
-            _ => format!("%{byte:02X}"),
-        })
-        .collect()
-}
-
-fn form(fields: &[(&str, &str)]) -> String {
-    fields.iter().map(|(name, value)| format!("{}={}", encode(name), encode(value))).collect::<Vec<_>>().join("&")
-}
-
-/// The whole `Set-Cookie` line a response sets for cookie `name`.
-fn set_cookie(response: &Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find(|line| line.starts_with(&format!("{name}=")))
-        .map(str::to_owned)
-}
-
 /// The value of cookie `name` a response sets.
-fn cookie_value(response: &Response, name: &str) -> Option<String> {
-    let line = set_cookie(response, name)?;
-    let pair = line.split(';').next()?;
-    pair.split_once('=').map(|(_, value)| value.to_owned())
+fn cookie_value_of(response: &Response, name: &str) -> Option<String> {
+    set_cookie(response.headers(), name).map(|line| cookie_value(&line).to_owned())
 }
 
 fn location(response: &Response) -> String {
@@ -60,7 +26,7 @@ fn location(response: &Response) -> String {
 
 /// A GET with `cookie` as the `Cookie` header (empty: none).
 async fn get(app: &TestApp, path: &str, cookie: &str) -> Response {
-    let mut request = browser().get(app.url(path));
+    let mut request = no_redirects().get(app.url(path));
     if !cookie.is_empty() {
         request = request.header("cookie", cookie);
     }
@@ -69,11 +35,11 @@ async fn get(app: &TestApp, path: &str, cookie: &str) -> Response {
 
 /// A form POST with `cookie` and extra `headers`.
 async fn post(app: &TestApp, path: &str, cookie: &str, headers: &[(&str, &str)], fields: &[(&str, &str)]) -> Response {
-    let mut request = browser()
+    let mut request = no_redirects()
         .post(app.url(path))
         .header("content-type", "application/x-www-form-urlencoded")
         .header("cookie", cookie)
-        .body(form(fields));
+        .body(form_body(fields));
     for (name, value) in headers {
         request = request.header(*name, *value);
     }
@@ -84,7 +50,7 @@ async fn post(app: &TestApp, path: &str, cookie: &str, headers: &[(&str, &str)],
 async fn csrf(app: &TestApp) -> String {
     let response = get(app, "/ui/executors", "").await;
     assert_eq!(response.status(), 200);
-    cookie_value(&response, "jobs_csrf").expect("a first visit gets a CSRF cookie")
+    cookie_value_of(&response, "jobs_csrf").expect("a first visit gets a CSRF cookie")
 }
 
 /// The table row of executor `id` on a page.
@@ -202,13 +168,13 @@ async fn console_signs_in_with_a_token_and_guards_every_change() {
     assert_eq!(location(&first), "/ui/login?next=%2F");
     let login = get(&app, "/ui/login?next=%2F", "").await;
     assert_eq!(login.status(), 200);
-    let token = cookie_value(&login, "jobs_csrf").expect("the login page sets the CSRF cookie");
+    let token = cookie_value_of(&login, "jobs_csrf").expect("the login page sets the CSRF cookie");
     let csrf_cookie = format!("jobs_csrf={token}");
 
     let wrong = [("_csrf", token.as_str()), ("next", "/"), ("token", "wrong-token")];
     let refused = post(&app, "/ui/login", &csrf_cookie, &[], &wrong).await;
     assert_eq!(refused.status(), 401);
-    assert!(set_cookie(&refused, "jobs_session").is_none());
+    assert!(set_cookie(refused.headers(), "jobs_session").is_none());
     let html = refused.text().await.expect("body");
     assert!(html.contains(r#"action="/ui/login""#) && html.contains("this token is not accepted"), "{html}");
     assert!(html.contains(r#"aria-invalid="true""#), "{html}");
@@ -217,10 +183,10 @@ async fn console_signs_in_with_a_token_and_guards_every_change() {
     let signed_in = post(&app, "/ui/login", &csrf_cookie, &[], &right).await;
     assert_eq!(signed_in.status(), 303);
     assert_eq!(location(&signed_in), "/");
-    let line = set_cookie(&signed_in, "jobs_session").expect("a session cookie");
+    let line = set_cookie(signed_in.headers(), "jobs_session").expect("a session cookie");
     assert!(line.contains("HttpOnly") && line.contains("SameSite=Strict"), "{line}");
     assert!(!line.contains(TOKEN), "the cookie does not carry the token: {line}");
-    let session = cookie_value(&signed_in, "jobs_session").expect("a session value");
+    let session = cookie_value_of(&signed_in, "jobs_session").expect("a session value");
     let cookie = format!("{csrf_cookie}; jobs_session={session}");
     let overview = get(&app, "/", &cookie).await;
     assert_eq!(overview.status(), 200);
@@ -241,9 +207,9 @@ async fn console_signs_in_with_a_token_and_guards_every_change() {
     }
 
     // The REST API still wants its bearer token, session or not.
-    let api = browser().get(app.url("/api/v1/tasks")).send().await.expect("sent");
+    let api = no_redirects().get(app.url("/api/v1/tasks")).send().await.expect("sent");
     assert_eq!(api.status(), 401);
-    let api = browser().get(app.url("/api/v1/tasks")).bearer_auth(TOKEN).send().await.expect("sent");
+    let api = no_redirects().get(app.url("/api/v1/tasks")).bearer_auth(TOKEN).send().await.expect("sent");
     assert_eq!(api.status(), 200);
 
     // Changes need the CSRF field, and never come from another site.
@@ -267,7 +233,7 @@ async fn console_signs_in_with_a_token_and_guards_every_change() {
     let out = post(&app, "/ui/logout", &cookie, &[], &[("_csrf", &token)]).await;
     assert_eq!(out.status(), 303);
     assert_eq!(location(&out), "/ui/login");
-    let cleared = set_cookie(&out, "jobs_session").expect("the session cookie is cleared");
+    let cleared = set_cookie(out.headers(), "jobs_session").expect("the session cookie is cleared");
     assert!(cleared.starts_with("jobs_session=;") && cleared.contains("Max-Age=0"), "{cleared}");
     let again = get(&app, "/", &csrf_cookie).await;
     assert_eq!(again.status(), 303);

@@ -171,3 +171,84 @@ impl TestApp {
             .unwrap_or(0.0)
     }
 }
+
+/// The console as a browser without JavaScript uses it: the CSRF cookie a first visit got, sent back with every
+/// request and repeated in every form; redirects are answered, not followed, so that tests see them.
+pub(crate) struct Console {
+    client: reqwest::Client,
+    base: String,
+    pub(crate) csrf: String,
+}
+
+impl Console {
+    /// A first visit (to the task list), which hands out the CSRF cookie.
+    pub(crate) async fn open(app: &TestApp) -> Self {
+        let client = no_redirects();
+        let response = client.get(app.url("/ui/tasks")).send().await.expect("request sent");
+        let cookie = set_cookie(response.headers(), "jobs_csrf").expect("the console sets the CSRF cookie");
+        let csrf = cookie_value(&cookie).to_owned();
+        Self { client, base: app.address.clone(), csrf }
+    }
+
+    /// A page: its status and HTML.
+    pub(crate) async fn get(&self, path: &str) -> (u16, String) {
+        let request = self.client.get(format!("{}{path}", self.base));
+        let response = request.header("cookie", format!("jobs_csrf={}", self.csrf)).send().await.expect("request sent");
+        (response.status().as_u16(), response.text().await.expect("body"))
+    }
+
+    /// Posts a form with the CSRF field; answers the status, the `Location` header and the body.
+    pub(crate) async fn post(&self, path: &str, fields: &[(&str, &str)]) -> (u16, String, String) {
+        let mut fields = fields.to_vec();
+        fields.push(("_csrf", &self.csrf));
+        let response = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("cookie", format!("jobs_csrf={}", self.csrf))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&fields))
+            .send()
+            .await
+            .expect("request sent");
+        let status = response.status().as_u16();
+        let location = response.headers().get("location").and_then(|value| value.to_str().ok()).unwrap_or("");
+        let location = location.to_owned();
+        (status, location, response.text().await.expect("body"))
+    }
+}
+
+/// A client that answers redirects instead of following them.
+pub(crate) fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().expect("client builds")
+}
+
+/// `application/x-www-form-urlencoded`: letters, digits and `-._~` as they are, spaces as `+`, the rest `%XX`.
+pub(crate) fn form_body(fields: &[(&str, &str)]) -> String {
+    let escape = |text: &str| {
+        text.bytes()
+            .map(|byte| match byte {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (byte as char).to_string(),
+                b' ' => "+".to_owned(),
+                _ => format!("%{byte:02X}"),
+            })
+            .collect::<String>()
+    };
+    fields.iter().map(|(key, value)| format!("{}={}", escape(key), escape(value))).collect::<Vec<_>>().join("&")
+}
+
+/// The whole `Set-Cookie` line that sets cookie `name`.
+pub(crate) fn set_cookie(headers: &reqwest::header::HeaderMap, name: &str) -> Option<String> {
+    let prefix = format!("{name}=");
+    headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find(|line| line.starts_with(&prefix))
+        .map(str::to_owned)
+}
+
+/// The value in a `Set-Cookie` line.
+pub(crate) fn cookie_value(line: &str) -> &str {
+    let pair = line.split(';').next().unwrap_or(line);
+    pair.split_once('=').map_or("", |(_, value)| value)
+}
