@@ -144,11 +144,11 @@ async fn a_trigger_through_the_form_runs_and_its_page_follows_it() {
     let console = Console::open(&app).await;
     let (status, _, html) = post_form(&console, "/ui/tasks/console_job/trigger", &[("parameters", "{\"k\": ")]).await;
     assert_eq!(status, 400, "{html}");
-    assert!(html.contains("`parameters` is not valid JSON"), "{html}");
+    assert!(html.contains("invalid `parameters`: not valid JSON"), "{html}");
     assert!(html.contains(">{\"k\": </textarea>"), "the text is kept: {html}");
     let (status, _, html) = post_form(&console, "/ui/tasks/console_job/trigger", &[("parameters", "[1]")]).await;
     assert_eq!(status, 400, "{html}");
-    assert!(html.contains("`parameters` must be a JSON object"), "{html}");
+    assert!(html.contains("invalid `parameters`: must be a JSON object"), "{html}");
 
     let (status, location, _) =
         post_form(&console, "/ui/tasks/console_job/trigger", &[("parameters", "{\"k\": 1}")]).await;

@@ -184,15 +184,15 @@ pub(crate) async fn trigger(
     }
 }
 
-/// The form's text as the parameters to merge: a JSON object; blank means none.
-fn parse_parameters(text: &str) -> Result<Parameters, String> {
+/// The form's text as parameters: a JSON object; blank means none. The task form reads its own the same way.
+pub(crate) fn parse_parameters(text: &str) -> Result<Parameters, String> {
     if text.trim().is_empty() {
         return Ok(Parameters::new());
     }
     match serde_json::from_str::<serde_json::Value>(text) {
         Ok(serde_json::Value::Object(map)) => Ok(map),
-        Ok(_) => Err("`parameters` must be a JSON object, like {\"key\": 1}".to_owned()),
-        Err(error) => Err(format!("`parameters` is not valid JSON: {error}")),
+        Ok(_) => Err("invalid `parameters`: must be a JSON object, such as {\"region\": \"eu\"}".to_owned()),
+        Err(error) => Err(format!("invalid `parameters`: not valid JSON: {error}")),
     }
 }
 

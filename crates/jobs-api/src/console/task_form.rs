@@ -20,6 +20,7 @@ use crate::console::error::PageResult;
 use crate::console::format::pretty_json;
 use crate::console::layout;
 use crate::console::session::Session;
+use crate::console::task_detail::parse_parameters;
 use crate::console::task_form::view::{Mode, error_line, page, preview_block};
 use crate::dto::TaskBody;
 use crate::handlers::cron::fire_times;
@@ -145,17 +146,7 @@ impl TaskForm {
         if self.parameters.trim().is_empty() {
             return None;
         }
-        match serde_json::from_str(&self.parameters) {
-            Ok(serde_json::Value::Object(parameters)) => Some(parameters),
-            Ok(_) => {
-                errors.add("parameters", "invalid `parameters`: must be a JSON object, such as {\"region\": \"eu\"}");
-                None
-            }
-            Err(error) => {
-                errors.add("parameters", format!("invalid `parameters`: not valid JSON: {error}"));
-                None
-            }
-        }
+        parse_parameters(&self.parameters).map_err(|message| errors.add("parameters", message)).ok()
     }
 
     /// The task the form describes, checked exactly as the API checks one, or every error found.
