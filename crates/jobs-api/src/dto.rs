@@ -62,7 +62,9 @@ pub(crate) struct TaskBody {
     pub(crate) name: Option<String>,
     #[schema(max_length = 4096)]
     pub(crate) description: Option<String>,
-    /// Five or six fields (seconds first), or a macro such as `@daily`; empty or `null` for manual-only tasks.
+    /// Five or six fields (seconds first), a macro such as `@daily`, `@every 90s` (fixed rate from creation or
+    /// enable) or `@at 2026-12-24T18:00:00+01:00` (once, then the task is disabled); empty or `null` for manual-only
+    /// tasks.
     #[schema(example = "0 0 2 * * *")]
     pub(crate) cron_expression: Option<String>,
     /// An IANA time zone name (default `UTC`).

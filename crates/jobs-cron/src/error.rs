@@ -1,4 +1,4 @@
-//! Errors of cron parsing: a bad expression or an unknown time zone.
+//! Errors of cron parsing: a bad expression, an unknown time zone, or a one-shot instant already past.
 
 use jobs_model::ErrorKind;
 
@@ -10,10 +10,15 @@ pub enum Error {
     InvalidExpression { expression: String, reason: String },
     #[error("unknown time zone `{timezone}`")]
     UnknownTimeZone { timezone: String },
+    #[error(
+        "invalid cron expression `{expression}`: its instant has passed; set `misfire_policy` to `fire_once` to fire \
+         it once now"
+    )]
+    PastInstant { expression: String },
 }
 
 impl Error {
-    /// Both are bad user input.
+    /// All are bad user input.
     pub fn kind(&self) -> ErrorKind {
         ErrorKind::InvalidInput
     }

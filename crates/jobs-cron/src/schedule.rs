@@ -17,7 +17,15 @@ pub const MAX_PREVIEW: usize = 1000;
 /// range, so a search needs a handful; the bound only guards against a time zone table nobody foresaw.
 const MAX_WALK_STEPS: usize = 10_000;
 
-/// A cron expression bound to an IANA time zone: the single source of fire times for the planner and the preview.
+/// A schedule bound to an IANA time zone: the single source of fire times for the planner and the preview.
+///
+/// Three kinds of expression:
+/// - a cron expression (five or six fields, or a macro such as `@daily`), matched against the time zone's wall clock;
+/// - `@every <duration>` (`@every 90s`, `@every 1h30m`, at least 1 s): a fire every period after the start (the
+///   task's creation or its last enable), each the previous one plus the period, so it never drifts with how long
+///   executions take; the time zone plays no part;
+/// - `@at <RFC 3339 instant>` (`@at 2026-12-24T18:00:00+01:00`): one fire at that instant, after which the
+///   schedule has ended.
 ///
 /// Fires are whole seconds. The expression is matched against the wall clock of the time zone, with these rules:
 /// - the day-of-month and day-of-week fields combine as in Vixie cron: when both are restricted, either matches;
@@ -32,10 +40,35 @@ pub struct Schedule {
     expression: String,
     timezone: String,
     tz: Tz,
-    cron: Cron,
-    interval: bool,
-    /// The expression matches no date at all (`0 0 30 2 *`), found once at parse time.
-    never: bool,
+    rule: Rule,
+}
+
+/// When a schedule fires.
+#[derive(Debug, Clone)]
+enum Rule {
+    Cron {
+        // Boxed: a croner pattern is large beside the other rules.
+        cron: Box<Cron>,
+        interval: bool,
+        /// The expression matches no date at all (`0 0 30 2 *`), found once at parse time.
+        never: bool,
+    },
+    /// Milliseconds between fires, at least a second.
+    Every {
+        period: i64,
+    },
+    At {
+        at: Timestamp,
+    },
+}
+
+/// The shortest `@every` period.
+const MIN_PERIOD_MS: i64 = 1000;
+
+/// The text after `word` and some space when `expression` starts with it (`@every 90s` → `90s`).
+fn keyword<'a>(expression: &'a str, word: &str) -> Option<&'a str> {
+    let rest = expression.trim().strip_prefix(word)?;
+    rest.starts_with(char::is_whitespace).then(|| rest.trim())
 }
 
 /// Checks that `timezone` is a known IANA time zone name (for a task without a cron expression).
@@ -48,22 +81,33 @@ fn parse_timezone(timezone: &str) -> Result<Tz> {
 }
 
 impl Schedule {
-    /// Parses a 6-field (seconds first), 5-field (second 0) or macro (`@daily`, …) expression in an IANA time zone.
+    /// Parses a 6-field (seconds first), 5-field (second 0) or macro (`@daily`, …) expression, `@every <duration>`
+    /// or `@at <instant>`, in an IANA time zone.
     pub fn parse(expression: &str, timezone: &str) -> Result<Schedule> {
         let tz = parse_timezone(timezone)?;
-        let parsed = expression::parse(expression)
-            .map_err(|reason| Error::InvalidExpression { expression: expression.to_owned(), reason })?;
-        // Without a year field the calendar repeats every 400 years, so an expression that matches nothing
-        // from 1970 up to croner's search limit (year 5000) never matches at all.
-        let never = parsed.cron.find_next_occurrence(&DateTime::UNIX_EPOCH.naive_utc(), true).is_err();
-        Ok(Schedule {
-            expression: expression.to_owned(),
-            timezone: timezone.to_owned(),
-            tz,
-            cron: parsed.cron,
-            interval: parsed.interval,
-            never,
-        })
+        let invalid = |reason: String| Error::InvalidExpression { expression: expression.to_owned(), reason };
+        let rule = if let Some(period) = keyword(expression, "@every") {
+            let period = jobs_model::parse_duration(period).map_err(invalid)?;
+            let period = jobs_model::millis_i64(period);
+            if period < MIN_PERIOD_MS {
+                return Err(invalid("`@every` needs a period of at least 1s".to_owned()));
+            }
+            Rule::Every { period }
+        } else if let Some(instant) = keyword(expression, "@at") {
+            let at = Timestamp::parse_rfc3339(instant).ok_or_else(|| {
+                invalid(format!(
+                    "`{instant}` is not an RFC 3339 instant with an offset, such as `2026-12-24T18:00:00+01:00`"
+                ))
+            })?;
+            Rule::At { at }
+        } else {
+            let parsed = expression::parse(expression).map_err(invalid)?;
+            // Without a year field the calendar repeats every 400 years, so an expression that matches nothing
+            // from 1970 up to croner's search limit (year 5000) never matches at all.
+            let never = parsed.cron.find_next_occurrence(&DateTime::UNIX_EPOCH.naive_utc(), true).is_err();
+            Rule::Cron { cron: Box::new(parsed.cron), interval: parsed.interval, never }
+        };
+        Ok(Schedule { expression: expression.to_owned(), timezone: timezone.to_owned(), tz, rule })
     }
 
     pub fn expression(&self) -> &str {
@@ -74,21 +118,46 @@ impl Schedule {
         &self.timezone
     }
 
-    /// Whether the expression is an interval rather than fixed-time (see the type's documentation).
+    /// Whether the expression is an interval rather than fixed-time (see the type's documentation); `@every` is one.
     pub fn is_interval(&self) -> bool {
-        self.interval
+        match self.rule {
+            Rule::Cron { interval, .. } => interval,
+            Rule::Every { .. } => true,
+            Rule::At { .. } => false,
+        }
+    }
+
+    /// Whether the schedule fires once (`@at`).
+    pub fn is_one_shot(&self) -> bool {
+        matches!(self.rule, Rule::At { .. })
+    }
+
+    /// The first fire of a schedule that starts at `now` (a task created or enabled): the first one after `now`,
+    /// or, for an `@at` instant already past, that instant when `catch_up` (the task's misfire policy fires missed
+    /// slots) and none otherwise.
+    pub fn first_fire(&self, now: Timestamp, catch_up: bool) -> Option<Timestamp> {
+        match self.rule {
+            Rule::At { at } if at <= now => catch_up.then_some(at),
+            _ => self.next_after(now),
+        }
     }
 
     /// The first fire strictly after `after`; `None` if the expression never fires again.
     pub fn next_after(&self, after: Timestamp) -> Option<Timestamp> {
-        if self.never {
-            return None;
+        match &self.rule {
+            Rule::Cron { never: true, .. } => None,
+            Rule::Cron { interval, .. } => self.next_cron_after(after, *interval),
+            Rule::Every { period } => after.as_millis().checked_add(*period).map(Timestamp::from_millis),
+            Rule::At { at } => (*at > after).then_some(*at),
         }
+    }
+
+    fn next_cron_after(&self, after: Timestamp, interval: bool) -> Option<Timestamp> {
         // Fires are whole seconds, so the first one after `after` is the first one after its second.
         let after = after.as_millis().div_euclid(1000);
         let wall = DateTime::<Utc>::from_timestamp(after, 0)?.with_timezone(&self.tz).naive_local();
         let mut next = self.walk(wall, false, after);
-        if self.interval
+        if interval
             && let LocalResult::Ambiguous(earlier, later) = self.tz.from_local_datetime(&wall)
             && earlier.timestamp() == after
         {
@@ -128,11 +197,13 @@ impl Schedule {
     /// Walks the wall clock from `from` to the first match that resolves to an instant after `after` (in seconds),
     /// applying the DST rules of the type's documentation.
     fn walk(&self, from: NaiveDateTime, inclusive: bool, after: i64) -> Option<i64> {
+        let Rule::Cron { cron, interval, .. } = &self.rule else { return None };
+        let interval = *interval;
         let mut cursor = from;
         let mut inclusive = inclusive;
         for _ in 0..MAX_WALK_STEPS {
             // Croner fails past its search limit (year 5000): the expression does not fire again.
-            let wall = self.cron.find_next_occurrence(&cursor, inclusive).ok()?;
+            let wall = cron.find_next_occurrence(&cursor, inclusive).ok()?;
             cursor = wall;
             inclusive = false;
             match self.tz.from_local_datetime(&wall) {
@@ -145,7 +216,7 @@ impl Schedule {
                     if earlier.timestamp() > after {
                         return Some(earlier.timestamp());
                     }
-                    if self.interval {
+                    if interval {
                         if later.timestamp() > after {
                             return Some(later.timestamp());
                         }
@@ -158,7 +229,7 @@ impl Schedule {
                 LocalResult::None => {
                     // A wall-clock time skipped by the clock jumping forward.
                     let Some(end) = GapInfo::new(&wall, &self.tz).and_then(|gap| gap.end) else { continue };
-                    if !self.interval && end.timestamp() > after {
+                    if !interval && end.timestamp() > after {
                         return Some(end.timestamp());
                     }
                     cursor = end.naive_local();

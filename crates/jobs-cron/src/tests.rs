@@ -607,3 +607,86 @@ fn gaps_at_midnight_and_of_a_whole_day() {
         &["2011-12-31T00:00:00+14:00", "2011-12-31T01:00:00+14:00"],
     );
 }
+
+#[test]
+fn every_fires_a_fixed_period_after_the_previous_fire() {
+    // From a start (creation or enable), each fire is the previous one plus the period, in any time zone.
+    check(
+        "@every 90s",
+        "UTC",
+        "2026-01-01T00:00:00Z",
+        &["2026-01-01T00:01:30+00:00", "2026-01-01T00:03:00+00:00", "2026-01-01T00:04:30+00:00"],
+    );
+    check(
+        "@every 1h30m",
+        "America/New_York",
+        "2026-03-08T05:00:00Z",
+        &["2026-03-08T01:30:00-05:00", "2026-03-08T04:00:00-04:00", "2026-03-08T05:30:00-04:00"],
+    );
+    // A start between seconds keeps its milliseconds: the period is exact.
+    let schedule = Schedule::parse("@every 2s", "UTC").unwrap();
+    assert_eq!(schedule.next_after(at("2026-01-01T00:00:00.250Z")), Some(at("2026-01-01T00:00:02.250Z")));
+    assert!(schedule.is_interval() && !schedule.is_one_shot());
+    check_error(
+        "@every 500ms",
+        "UTC",
+        "invalid cron expression `@every 500ms`: `@every` needs a period of at least 1s",
+    );
+    check_error(
+        "@every soon",
+        "UTC",
+        "invalid cron expression `@every soon`: `soon` is not a duration (expected e.g. `30s`, `5m`, `500ms`)",
+    );
+}
+
+#[test]
+fn at_fires_once() {
+    check("@at 2026-12-24T18:00:00+01:00", "Europe/Berlin", "2026-12-01T00:00:00Z", &["2026-12-24T18:00:00+01:00"]);
+    let schedule = Schedule::parse("@at 2026-12-24T18:00:00+01:00", "UTC").unwrap();
+    assert!(schedule.is_one_shot());
+    assert_eq!(schedule.next_after(at("2026-12-24T17:00:00Z")), None, "nothing after its instant");
+    // Started after its instant: fired at once only when missed slots are caught up.
+    let later = at("2026-12-25T00:00:00Z");
+    assert_eq!(schedule.first_fire(later, true), Some(at("2026-12-24T17:00:00Z")));
+    assert_eq!(schedule.first_fire(later, false), None);
+    assert_eq!(schedule.first_fire(at("2026-12-01T00:00:00Z"), false), Some(at("2026-12-24T17:00:00Z")));
+    check_error(
+        "@at tomorrow",
+        "UTC",
+        "invalid cron expression `@at tomorrow`: `tomorrow` is not an RFC 3339 instant with an offset, such as \
+         `2026-12-24T18:00:00+01:00`",
+    );
+    // Missed while the scheduler was down: fired once (or recorded missed) and the schedule ends.
+    let instant = at("2026-12-24T17:00:00Z");
+    let now = instant.add_millis(3_600_000);
+    let planned = plan(&schedule, instant, now, now.add_millis(500), 60_000, MisfirePolicy::FireOnce, 100);
+    assert_eq!(planned, Plan { fires: vec![instant], missed: vec![], folded: 0, next: None });
+    let planned = plan(&schedule, instant, now, now.add_millis(500), 60_000, MisfirePolicy::Skip, 100);
+    assert_eq!(planned, Plan { fires: vec![], missed: vec![instant], folded: 0, next: None });
+}
+
+/// The examples of the README's daylight-saving rules, as the planner fires them.
+#[test]
+fn the_readmes_dst_examples() {
+    let ny = "America/New_York";
+    check("0 30 2 * * *", ny, "2026-03-08T00:00:00-05:00", &["2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"]);
+    check("0 30 1 * * *", ny, "2026-11-01T00:00:00-04:00", &["2026-11-01T01:30:00-04:00", "2026-11-02T01:30:00-05:00"]);
+    check(
+        "0 */30 * * * *",
+        ny,
+        "2026-03-08T01:00:00-05:00",
+        &["2026-03-08T01:30:00-05:00", "2026-03-08T03:00:00-04:00", "2026-03-08T03:30:00-04:00"],
+    );
+    check(
+        "0 */30 * * * *",
+        ny,
+        "2026-11-01T00:45:00-04:00",
+        &[
+            "2026-11-01T01:00:00-04:00",
+            "2026-11-01T01:30:00-04:00",
+            "2026-11-01T01:00:00-05:00",
+            "2026-11-01T01:30:00-05:00",
+            "2026-11-01T02:00:00-05:00",
+        ],
+    );
+}

@@ -64,12 +64,18 @@ impl Engine {
         Ok(schedule)
     }
 
-    /// The first fire after now, for an enabled task with a schedule.
-    fn first_fire(spec: &TaskSpec, schedule: Option<&Schedule>, now: Timestamp) -> Option<Timestamp> {
-        if !spec.enabled {
-            return None;
+    /// The first fire of an enabled task with a schedule that starts now (created, enabled, or given a new
+    /// schedule). An `@at` instant already past fires once at once if the misfire policy fires missed slots, and is
+    /// refused otherwise.
+    fn first_fire(spec: &TaskSpec, schedule: Option<&Schedule>, now: Timestamp) -> Result<Option<Timestamp>> {
+        let Some(schedule) = schedule.filter(|_| spec.enabled) else { return Ok(None) };
+        let catch_up = spec.misfire_policy != MisfirePolicy::Skip;
+        match schedule.first_fire(now, catch_up) {
+            None if schedule.is_one_shot() => {
+                Err(jobs_cron::Error::PastInstant { expression: schedule.expression().to_owned() }.into())
+            }
+            next => Ok(next),
         }
-        schedule.and_then(|schedule| schedule.next_after(now))
     }
 
     #[tracing::instrument(skip_all, fields(task = %spec.name))]
@@ -78,7 +84,7 @@ impl Engine {
         let now = self.clock.now();
         let task = Task {
             id: TaskId::new(),
-            next_fire_at: Self::first_fire(&spec, schedule.as_ref(), now),
+            next_fire_at: Self::first_fire(&spec, schedule.as_ref(), now)?,
             spec,
             created_at: now,
             updated_at: now,
@@ -128,7 +134,7 @@ impl Engine {
             || spec.timezone != current.spec.timezone
             || spec.enabled != current.spec.enabled;
         let next_fire_at = if schedule_changed {
-            Self::first_fire(&spec, schedule.as_ref(), self.clock.now())
+            Self::first_fire(&spec, schedule.as_ref(), self.clock.now())?
         } else {
             current.next_fire_at
         };

@@ -26,7 +26,7 @@ pub struct PlannedFire {
     pub task_id: TaskId,
     /// The task's `next_fire_at` the planner read; the fire is dropped if it changed meanwhile.
     pub expected_next: Option<Timestamp>,
-    /// The task's `next_fire_at` after these fires.
+    /// The task's `next_fire_at` after these fires; `None` when its schedule has ended, which disables the task.
     pub new_next: Option<Timestamp>,
     /// The executions of the fired slots (`pending`, or `skipped`/`missed`).
     pub executions: Vec<Execution>,
@@ -82,11 +82,12 @@ impl Store {
         }
         for (value, ids) in by_value {
             for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                Tasks::update_many()
-                    .col_expr(task::Column::NextFireAt, Expr::value(value))
-                    .filter(task::Column::Id.is_in(chunk.iter().cloned()))
-                    .exec(&txn)
-                    .await?;
+                let mut update = Tasks::update_many().col_expr(task::Column::NextFireAt, Expr::value(value));
+                if value.is_none() {
+                    // The schedule has ended (an `@at` task fired): the task is disabled and kept for its history.
+                    update = update.col_expr(task::Column::Enabled, Expr::value(false));
+                }
+                update.filter(task::Column::Id.is_in(chunk.iter().cloned())).exec(&txn).await?;
             }
         }
 

@@ -265,3 +265,68 @@ async fn rolling_restart_loses_and_repeats_nothing() {
     executor.shutdown().await.expect("executor stops");
     cluster.stop().await;
 }
+
+/// `@every 2s` and `@at` through a leader killed with `kill -9`: the fixed-rate fires keep their period from the
+/// task's creation (no drift, none lost or doubled), and the one-shot fires once, after which its task is disabled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_and_at_schedules_survive_a_failover() {
+    let Some(mut cluster) = ProcessCluster::start(Backend::MySql, 3).await else { return };
+    cluster.wait_healthy().await;
+    let leader = cluster.wait_leader(None).await;
+    let (every, once) = (Receipts::default(), Receipts::default());
+    let (every_slots, once_slots) = (every.clone(), once.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let executor = Executor::builder("schedules")
+        .instance_id("schedules-executor")
+        .scheduler_urls(cluster.addresses())
+        .handler("every", move |ctx: JobContext| {
+            every_slots.lock().expect("receipts").push(ctx.scheduled_at());
+            async move { Ok::<_, JobError>(json!({})) }
+        })
+        .handler("once", move |ctx: JobContext| {
+            once_slots.lock().expect("receipts").push(ctx.scheduled_at());
+            async move { Ok::<_, JobError>(json!({})) }
+        })
+        .build()
+        .expect("executor builds");
+    let executor = executor.start(listener).await.expect("executor starts");
+    tokio::time::timeout(Duration::from_secs(30), executor.registered()).await.expect("executor registers");
+
+    let follower = (leader + 1) % 3;
+    let body = json!({"name": "every", "cron_expression": "@every 2s", "execution_mode": "parallel"});
+    let (status, task) = cluster.post(follower, "/api/v1/tasks", body).await;
+    assert_eq!(status, 201, "{task}");
+    // Past the kill and the takeover below.
+    let instant = Timestamp::from_millis((Timestamp::now().as_millis() / 1000 + 15) * 1000);
+    let body = json!({"name": "once", "cron_expression": format!("@at {instant}")});
+    let (status, task) = cluster.post(follower, "/api/v1/tasks", body).await;
+    assert_eq!(status, 201, "{task}");
+    wait_for("three fixed-rate fires before the kill", Duration::from_secs(30), || async {
+        (received(&every).len() >= 3).then_some(())
+    })
+    .await;
+
+    cluster.kill(leader);
+    let killed_at = Timestamp::now();
+    let new_leader = cluster.wait_leader(Some(leader)).await;
+    wait_for("the one-shot fire", Duration::from_secs(60), || async { (!received(&once).is_empty()).then_some(()) })
+        .await;
+    wait_for("fixed-rate fires well past the kill", Duration::from_secs(60), || async {
+        received(&every).iter().any(|slot| slot.millis_since(killed_at) > 8000).then_some(())
+    })
+    .await;
+    let (status, paused) = cluster.post(new_leader, "/api/v1/tasks/every/pause", json!({})).await;
+    assert_eq!(status, 200, "{paused}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+
+    let mut slots = received(&every);
+    slots.sort_unstable();
+    let steps: Vec<i64> = slots.windows(2).map(|pair| pair[1].millis_since(pair[0])).collect();
+    assert!(steps.iter().all(|step| *step == 2000), "every 2 s exactly, none lost or doubled: {slots:?}");
+    assert_eq!(received(&once), [instant], "the one-shot fired once, at its instant");
+    let task = cluster.get(new_leader, "/api/v1/tasks/once").await.expect("the task is kept");
+    assert_eq!((task["enabled"].clone(), task["next_fire_at"].clone()), (json!(false), json!(null)), "{task}");
+
+    executor.shutdown().await.expect("executor stops");
+    cluster.stop().await;
+}

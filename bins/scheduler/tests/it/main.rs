@@ -20,5 +20,6 @@ mod operations;
 mod processes;
 mod registry;
 mod request_ids;
+mod schedules;
 mod seed;
 mod support;

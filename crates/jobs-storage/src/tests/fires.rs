@@ -33,10 +33,12 @@ pub(crate) async fn record_fires_inserts_and_advances(store: &Store) {
     assert_eq!(store.record_fires(None, "jobs_leader", &fires).await.unwrap(), [e1.id]);
     assert_eq!(store.get_task(a.id).await.unwrap().unwrap().next_fire_at, Some(at(3_000)));
 
-    // A fire can stop a schedule.
+    // A fire can end a schedule (an `@at` task): the task is disabled and kept.
     let last = PlannedFire { task_id: b.id, expected_next: Some(at(1_000)), new_next: None, executions: vec![] };
     store.record_fires(None, "jobs_leader", &[last]).await.unwrap();
-    assert_eq!(store.get_task(b.id).await.unwrap().unwrap().next_fire_at, None);
+    let ended = store.get_task(b.id).await.unwrap().unwrap();
+    assert_eq!((ended.next_fire_at, ended.spec.enabled), (None, false));
+    assert!(store.get_task(a.id).await.unwrap().unwrap().spec.enabled, "a schedule still running stays enabled");
     assert!(store.record_fires(None, "jobs_leader", &[]).await.unwrap().is_empty());
 }
 

@@ -178,7 +178,10 @@ pub(super) async fn page(
                 div.fields {
                     div {
                         (field("cron_expression", "Cron expression",
-                            Some(html! { "Five or six fields (seconds first) or a macro such as " code { "@daily" } "; empty for manual only." }), e,
+                            Some(html! {
+                                "Five or six fields (seconds first), a macro such as " code { "@daily" } ", "
+                                code { "@every 90s" } " or " code { "@at 2026-12-24T18:00:00+01:00" } "; empty for manual only."
+                            }), e,
                             text("cron_expression", &form.cron_expression, e, true, None, None)))
                     }
                     (field("timezone", "Time zone", Some(html! { "An IANA name; empty means UTC." }), e,
