@@ -65,10 +65,10 @@ enum Rule {
 /// The shortest `@every` period.
 const MIN_PERIOD_MS: i64 = 1000;
 
-/// The text after `word` and some space when `expression` starts with it (`@every 90s` → `90s`).
+/// The text after `word` and some space when `expression` starts with it (`@every 90s` → `90s`, `@every` → ``).
 fn keyword<'a>(expression: &'a str, word: &str) -> Option<&'a str> {
     let rest = expression.trim().strip_prefix(word)?;
-    rest.starts_with(char::is_whitespace).then(|| rest.trim())
+    (rest.is_empty() || rest.starts_with(char::is_whitespace)).then(|| rest.trim())
 }
 
 /// Checks that `timezone` is a known IANA time zone name (for a task without a cron expression).
