@@ -56,7 +56,17 @@ impl Engine {
                 continue;
             }
             let name = spec.name.clone();
-            match self.create_task(spec).await {
+            let disabled = TaskSpec { enabled: false, ..spec.clone() };
+            let created = match self.create_task(spec).await {
+                // An instance may declare a one-shot task after its instant (a restart the day after): it is
+                // stored disabled, for an operator to see, rather than refusing the registration.
+                Err(Error::Cron(jobs_cron::Error::PastInstant { .. })) => {
+                    tracing::warn!(task = %name, "declared one-shot task's instant has passed; stored disabled");
+                    self.create_task(disabled).await
+                }
+                created => created,
+            };
+            match created {
                 Ok(_) => created_tasks.push(name),
                 Err(Error::Storage(error)) if error.kind() == jobs_model::ErrorKind::Conflict => {
                     existing_tasks.push(name)

@@ -90,6 +90,19 @@ async fn every_and_at(backend: Backend) {
     })
     .await;
 
+    // An instance that declares a one-shot task after its instant still registers; the task is stored disabled.
+    let body = json!({
+        "name": "late-declarer",
+        "instance_id": "late-1",
+        "base_url": "http://127.0.0.1:9",
+        "tasks": [{"task_name": "new_year", "cron": past, "misfire_policy": "skip"}]
+    });
+    let (status, registered) = app.post("/api/v1/executors/register", body).await;
+    assert_eq!(status, 201, "{registered}");
+    assert_eq!(registered["created_tasks"], json!(["new_year"]), "{registered}");
+    let (_, task) = app.get("/api/v1/tasks/new_year").await;
+    assert_eq!((task["enabled"].clone(), task["next_fire_at"].clone()), (json!(false), json!(null)), "{task}");
+
     executor.shutdown().await.expect("executor stops");
     app.stop().await;
 }
