@@ -127,7 +127,8 @@ pub(crate) async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: 
     response
 }
 
-/// A GET goes to the login page and comes back after; anything else is refused (htmx follows `HX-Redirect`).
+/// A page, or a form sent once the session ended, goes to the login page, which comes back to that page after; an
+/// htmx request is answered 401 with `HX-Redirect` to the same place, which htmx follows.
 fn to_login(request: &Request) -> Response {
     let htmx = request.headers().contains_key("hx-request");
     // A GET comes back to itself; a form or an htmx request to the page it was sent from.
@@ -144,11 +145,7 @@ fn to_login(request: &Request) -> Response {
     let path = safe_next(from_page.as_deref());
     let target =
         format!("/ui/login?next={}", url::form_urlencoded::byte_serialize(path.as_bytes()).collect::<String>());
-    if request.method() == Method::GET && !htmx {
-        return Redirect::to(&target).into_response();
-    }
     if !htmx {
-        // A form sent once the session ended: to the login page, which comes back to the form's page.
         return Redirect::to(&target).into_response();
     }
     let mut response = (StatusCode::UNAUTHORIZED, "sign in first").into_response();
