@@ -6,6 +6,7 @@
 mod m20261124_000001_create_tables;
 mod m20261128_000001_early_delivery;
 mod m20261128_000002_sessions;
+mod m20261128_000003_chains_and_shards;
 
 pub use sea_orm_migration::MigratorTrait;
 /// The sea-orm this schema is written with, so that `xtask` can connect to run migrations and benchmark queries
@@ -24,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261124_000001_create_tables::Migration),
             Box::new(m20261128_000001_early_delivery::Migration),
             Box::new(m20261128_000002_sessions::Migration),
+            Box::new(m20261128_000003_chains_and_shards::Migration),
         ]
     }
 }

@@ -90,6 +90,14 @@ pub(crate) struct TaskBody {
     #[schema(pattern = "^([A-Za-z0-9][A-Za-z0-9_.:-]*)?$", max_length = 128)]
     pub(crate) executor: Option<String>,
     pub(crate) enabled: Option<bool>,
+    /// Tasks triggered (trigger type `chain`) when an execution ends `success`, with its `result` under
+    /// `parameters.upstream`; at most 32 names of existing tasks. A chain that leads back to this task is refused
+    /// with 409.
+    #[schema(max_items = 32)]
+    pub(crate) on_success: Option<Vec<String>>,
+    /// Tasks triggered when an execution ends `failed` or `timeout`, after its retries.
+    #[schema(max_items = 32)]
+    pub(crate) on_failure: Option<Vec<String>>,
 }
 
 /// Parses a status or mode word, naming the field and the accepted words when it is none of them.
@@ -138,6 +146,8 @@ impl TaskBody {
             parameters: self.parameters,
             executor,
             enabled: self.enabled,
+            on_success: self.on_success,
+            on_failure: self.on_failure,
         })
     }
 }
@@ -235,4 +245,7 @@ pub(crate) struct ExecutionDetail {
     #[serde(flatten)]
     pub(crate) execution: Execution,
     pub(crate) attempts: Vec<Attempt>,
+    /// The executions this one's end triggered through its task's chains.
+    #[schema(value_type = Vec<String>, format = "uuid")]
+    pub(crate) downstream_execution_ids: Vec<jobs_model::ExecutionId>,
 }

@@ -357,6 +357,7 @@ impl Dispatcher {
             scheduled_at: execution.scheduled_at,
             timeout_seconds: task.spec.timeout_seconds,
             callback_url: format!("{}/{}/callback", self.callback_base, execution.id),
+            shard: execution.shard,
         }
     }
 

@@ -17,6 +17,8 @@ pub enum Error {
     ExecutionNotFound(ExecutionId),
     #[error("task `{name}` has {open} pending or running executions; delete with `?force=true` to cancel them")]
     TaskBusy { name: String, open: usize },
+    #[error("the chains would make a cycle: {0}")]
+    ChainCycle(String),
     #[error("execution {id} already ended as {status}")]
     AlreadyFinal { id: ExecutionId, status: jobs_model::ExecutionStatus },
     #[error(transparent)]
@@ -32,7 +34,7 @@ impl Error {
             Self::Cron(error) => error.kind(),
             Self::Strategy(error) => error.kind(),
             Self::TaskNotFound(_) | Self::ExecutionNotFound(_) => ErrorKind::NotFound,
-            Self::AlreadyFinal { .. } | Self::TaskBusy { .. } => ErrorKind::Conflict,
+            Self::AlreadyFinal { .. } | Self::TaskBusy { .. } | Self::ChainCycle(_) => ErrorKind::Conflict,
             Self::Registry(error) => error.kind(),
             Self::Storage(error) => error.kind(),
         }

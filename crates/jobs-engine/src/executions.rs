@@ -14,6 +14,11 @@ impl Engine {
         Ok((execution, attempts))
     }
 
+    /// The executions that `id`'s end triggered through its task's chains, oldest first.
+    pub async fn downstream_of(&self, id: ExecutionId) -> Result<Vec<ExecutionId>> {
+        Ok(self.store.downstream_of(id).await?)
+    }
+
     pub async fn list_executions(&self, filter: &ExecutionFilter) -> Result<Vec<Execution>> {
         Ok(self.store.list_executions(filter).await?)
     }

@@ -5,6 +5,7 @@
 
 mod admission;
 mod alerts;
+mod chains;
 mod client;
 mod clock;
 mod config;

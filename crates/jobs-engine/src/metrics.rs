@@ -59,7 +59,11 @@ impl Default for Metrics {
     fn default() -> Self {
         let mut registry = Registry::with_prefix("jobs");
         let fires = Family::<Label, Counter>::default();
-        registry.register("fires_planned", "Executions written to run: cron fires and manual triggers", fires.clone());
+        registry.register(
+            "fires_planned",
+            "Executions written to run: cron fires, manual triggers and chained triggers",
+            fires.clone(),
+        );
         let dispatches = Family::<Label, Counter>::default();
         registry.register(
             "dispatches",
@@ -88,7 +92,7 @@ impl Default for Metrics {
             alerts.clone(),
         );
         // Every known series exists from the start, at zero, so that rates and absent() behave.
-        for trigger in [TriggerType::Cron, TriggerType::Manual] {
+        for trigger in [TriggerType::Cron, TriggerType::Manual, TriggerType::Chain] {
             let _ = fires.get_or_create(&[("trigger", trigger.as_str())]);
         }
         for outcome in DISPATCH_OUTCOMES {

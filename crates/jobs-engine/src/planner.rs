@@ -366,27 +366,14 @@ fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64
         };
     };
     let plan = jobs_cron::plan(schedule, entry.next, now, horizon, grace_ms, task.spec.misfire_policy, MAX_SLOTS);
-    let execution = |slot: Timestamp, status: ExecutionStatus| Execution {
-        id: ExecutionId::new(),
-        task_id: task.id,
-        task_name: task.spec.name.clone(),
-        trigger_type: TriggerType::Cron,
-        status,
-        scheduled_at: slot,
-        parameters: task.spec.parameters.clone(),
-        executor_id: None,
-        attempt: 0,
-        retries: 0,
-        retry_at: None,
-        deadline_at: None,
-        created_at: now,
-        started_at: None,
-        finished_at: (status == ExecutionStatus::Missed).then_some(now),
-        result: None,
-        error: (status == ExecutionStatus::Missed)
-            .then(|| "misfire: slot skipped by the task's misfire policy".to_owned()),
-        missed_slots: 0,
-        epoch: None,
+    let execution = |slot: Timestamp, status: ExecutionStatus| {
+        let mut execution = Execution::pending(task, TriggerType::Cron, slot, task.spec.parameters.clone(), now);
+        if status == ExecutionStatus::Missed {
+            execution.status = status;
+            execution.finished_at = Some(now);
+            execution.error = Some("misfire: slot skipped by the task's misfire policy".to_owned());
+        }
+        execution
     };
     let mut executions: Vec<Execution> =
         plan.missed.iter().map(|slot| execution(*slot, ExecutionStatus::Missed)).collect();

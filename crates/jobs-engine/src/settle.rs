@@ -90,6 +90,7 @@ impl Settler {
         let applied = self.writer.finish(id, attempt, ExecutionStatus::Success, result, None, now).await?;
         if applied {
             self.metrics.finished(ExecutionStatus::Success);
+            self.count_chained();
             // Sent through another instance: that one's counts, and its queue, are not this one's to update.
             if let Some(sent) = self.sent.take(id) {
                 self.registry.note_finished(sent.executor_id);
@@ -115,6 +116,7 @@ impl Settler {
         }
         tracing::info!(was = %execution.status, "success reported after the instance counted as unreachable; accepted");
         self.metrics.finished(ExecutionStatus::Success);
+        self.count_chained();
         self.queue.post(Wake::Finished(execution.task_id));
         Ok(true)
     }
@@ -207,6 +209,7 @@ impl Settler {
             self.sent.withdraw(execution.id, self.clock.now());
         }
         self.metrics.finished(status);
+        self.count_chained();
         if matches!(status, ExecutionStatus::Failed | ExecutionStatus::Timeout) {
             tracing::warn!(execution_id = %execution.id, error, status = %status, "execution failed");
             self.alerts.execution_failed(execution, status, error.unwrap_or("failed"));
@@ -218,6 +221,16 @@ impl Settler {
             self.tell_cancel(execution);
         }
         self.attempt_ended(execution);
+    }
+
+    /// Counts the executions that ends' chains triggered (written in the ends' own transactions) as fires, and has
+    /// the queue start them.
+    fn count_chained(&self) {
+        let chained = self.store.take_chained();
+        if chained > 0 {
+            self.metrics.fired(jobs_model::TriggerType::Chain, usize::try_from(chained).unwrap_or(usize::MAX));
+            self.queue.post(Wake::Pending);
+        }
     }
 
     /// The execution's attempt no longer occupies its instance, and the task's next fire may be due.

@@ -2,8 +2,8 @@
 
 use jobs_cron::Schedule;
 use jobs_model::{
-    Execution, ExecutionId, ExecutionMode, ExecutionStatus, MisfirePolicy, Parameters, RetryBackoff, Task, TaskId,
-    TaskSpec, Timestamp, TriggerType,
+    Execution, ExecutionMode, ExecutionStatus, MisfirePolicy, Parameters, RetryBackoff, Task, TaskId, TaskSpec,
+    Timestamp, TriggerType,
 };
 use jobs_storage::{TaskDeletion, TaskFilter};
 
@@ -25,6 +25,8 @@ pub struct TaskPatch {
     pub parameters: Option<Parameters>,
     pub executor: Option<Option<String>>,
     pub enabled: Option<bool>,
+    pub on_success: Option<Vec<String>>,
+    pub on_failure: Option<Vec<String>>,
 }
 
 impl TaskPatch {
@@ -46,7 +48,9 @@ impl TaskPatch {
             misfire_policy,
             parameters,
             executor,
-            enabled
+            enabled,
+            on_success,
+            on_failure
         );
     }
 }
@@ -81,6 +85,7 @@ impl Engine {
     #[tracing::instrument(skip_all, fields(task = %spec.name))]
     pub async fn create_task(&self, spec: TaskSpec) -> Result<Task> {
         let schedule = self.validate_task(&spec)?;
+        self.check_chains(&spec, None).await?;
         let now = self.clock.now();
         let task = Task {
             id: TaskId::new(),
@@ -130,6 +135,7 @@ impl Engine {
 
     async fn store_change(&self, current: Task, spec: TaskSpec) -> Result<Task> {
         let schedule = self.validate_task(&spec)?;
+        self.check_chains(&spec, Some(&current.spec.name)).await?;
         let schedule_changed = spec.cron_expression != current.spec.cron_expression
             || spec.timezone != current.spec.timezone
             || spec.enabled != current.spec.enabled;
@@ -168,27 +174,8 @@ impl Engine {
     pub async fn trigger(&self, key: &str, parameters: &Parameters) -> Result<Execution> {
         let task = self.find_task(key).await?;
         let now = self.clock.now();
-        let execution = Execution {
-            id: ExecutionId::new(),
-            task_id: task.id,
-            task_name: task.spec.name.clone(),
-            trigger_type: TriggerType::Manual,
-            status: ExecutionStatus::Pending,
-            scheduled_at: now,
-            parameters: jobs_model::merge_parameters(&task.spec.parameters, parameters),
-            executor_id: None,
-            attempt: 0,
-            retries: 0,
-            retry_at: None,
-            deadline_at: None,
-            created_at: now,
-            started_at: None,
-            finished_at: None,
-            result: None,
-            error: None,
-            missed_slots: 0,
-            epoch: None,
-        };
+        let parameters = jobs_model::merge_parameters(&task.spec.parameters, parameters);
+        let execution = Execution::pending(&task, TriggerType::Manual, now, parameters, now);
         if !self.store.insert_trigger(&execution).await? {
             return Err(Error::TaskNotFound(key.to_owned()));
         }

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_model::protocol::DispatchRequest;
+use jobs_model::protocol::{DispatchRequest, Shard};
 use jobs_model::{ExecutionId, Parameters, TaskId, Timestamp};
 
 use crate::logs::LogBuffer;
@@ -42,6 +42,7 @@ impl JobContext {
             scheduled_at: Timestamp::now(),
             timeout_seconds: 0,
             callback_url: String::new(),
+            shard: None,
         };
         Self { dispatch: Arc::new(dispatch), logs: Arc::new(LogBuffer::detached()) }
     }
@@ -77,6 +78,18 @@ impl JobContext {
     /// starts its handler no earlier than it, by this process's clock.
     pub fn scheduled_at(&self) -> Timestamp {
         self.dispatch.scheduled_at
+    }
+
+    /// For a task with the `broadcast` strategy, which every active, healthy instance runs at each fire: this
+    /// instance's shard of the fire (`index` from 0 among `total`, the same index for the same instance while the
+    /// set of instances does not change). `None` for any other task.
+    ///
+    /// ```
+    /// let ctx = jobs_executor::JobContext::detached("report", Default::default());
+    /// assert!(ctx.shard().is_none());
+    /// ```
+    pub fn shard(&self) -> Option<Shard> {
+        self.dispatch.shard
     }
 
     /// How long the handler may run before it is stopped and reported failed; `None` if unbounded.

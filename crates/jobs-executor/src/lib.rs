@@ -82,7 +82,7 @@ mod recent;
 mod registration;
 mod server;
 
-pub use jobs_model::protocol::DeclaredTask;
+pub use jobs_model::protocol::{DeclaredTask, Shard};
 pub use jobs_model::{
     ExecutionId, ExecutionMode, ExecutorId, MisfirePolicy, Parameters, RetryBackoff, TaskId, Timestamp,
 };

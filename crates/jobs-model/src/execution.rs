@@ -32,6 +32,7 @@ word_enum!(
         Cron => "cron",
         Manual => "manual",
         Retry => "retry",
+        Chain => "chain",
     }
 );
 
@@ -79,12 +80,56 @@ pub struct Execution {
     /// `fire_once` catch-up fire stands for, or those a long outage's plan left out. They count as `missed`.
     #[serde(default)]
     pub missed_slots: u32,
+    /// The execution whose end triggered this one (trigger type `chain`).
+    #[serde(default)]
+    pub upstream_execution_id: Option<ExecutionId>,
+    /// The fire this execution is one shard of (a `broadcast` task's fire runs once on every instance): the id its
+    /// shards share.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fire_id: Option<ExecutionId>,
+    /// Which shard of its fire this execution is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::protocol::Shard>,
     /// The leader epoch that wrote the fire (and claimed its first attempt, if it did); not shown by the API.
     #[serde(skip)]
     pub epoch: Option<i64>,
 }
 
 impl Execution {
+    /// A new execution of `task`, pending from `scheduled_at`, that no instance has taken yet.
+    pub fn pending(
+        task: &crate::Task,
+        trigger_type: TriggerType,
+        scheduled_at: Timestamp,
+        parameters: Parameters,
+        now: Timestamp,
+    ) -> Self {
+        Self {
+            id: ExecutionId::new(),
+            task_id: task.id,
+            task_name: task.spec.name.clone(),
+            trigger_type,
+            status: ExecutionStatus::Pending,
+            scheduled_at,
+            parameters,
+            executor_id: None,
+            attempt: 0,
+            retries: 0,
+            retry_at: None,
+            deadline_at: None,
+            created_at: now,
+            started_at: None,
+            finished_at: None,
+            result: None,
+            error: None,
+            missed_slots: 0,
+            upstream_execution_id: None,
+            fire_id: None,
+            shard: None,
+            epoch: None,
+        }
+    }
+
     /// A fire written with its first attempt already claimed for `executor_id`, not yet marked as taken: pending at
     /// attempt 1 with no retry behind it. Its request goes out at `started_at`, which is `scheduled_at` less any
     /// early-delivery lead of its instance.

@@ -139,6 +139,19 @@ pub struct DispatchRequest {
     pub scheduled_at: Timestamp,
     pub timeout_seconds: u32,
     pub callback_url: String,
+    /// For a `broadcast` task, which of the fire's executions this is; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<Shard>,
+}
+
+/// One execution of a `broadcast` fire, which runs once on every active, healthy instance that can run its task:
+/// `index` (from 0) among `total`, the instances ordered by instance id, so the same index means the same instance
+/// while the set does not change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Shard {
+    pub index: u32,
+    pub total: u32,
 }
 
 /// `POST {base_url}/cancel`.

@@ -113,6 +113,12 @@ pub struct TaskSpec {
     /// The executor group (registered `name`) that runs it; `None`: any instance that declared the task.
     pub executor: Option<String>,
     pub enabled: bool,
+    /// Tasks triggered (trigger type `chain`) when an execution of this one ends `success`.
+    #[serde(default)]
+    pub on_success: Vec<String>,
+    /// Tasks triggered when an execution of this one ends `failed` or `timeout`, after its retries.
+    #[serde(default)]
+    pub on_failure: Vec<String>,
 }
 
 impl TaskSpec {
@@ -135,6 +141,17 @@ impl TaskSpec {
             parameters: Parameters::new(),
             executor: None,
             enabled: true,
+            on_success: Vec::new(),
+            on_failure: Vec::new(),
+        }
+    }
+
+    /// The tasks this one triggers when an execution ends with `status` (none for a status that triggers nothing).
+    pub fn chained_by(&self, status: crate::ExecutionStatus) -> &[String] {
+        match status {
+            crate::ExecutionStatus::Success => &self.on_success,
+            crate::ExecutionStatus::Failed | crate::ExecutionStatus::Timeout => &self.on_failure,
+            _ => &[],
         }
     }
 
@@ -144,6 +161,15 @@ impl TaskSpec {
         crate::validate::max_len("description", &self.description, 4096)?;
         if let Some(executor) = &self.executor {
             crate::validate::name("executor", executor)?;
+        }
+        for (field, names) in [("on_success", &self.on_success), ("on_failure", &self.on_failure)] {
+            crate::validate::range(field, names.len() as i64, 0, 32)?;
+            for (index, name) in names.iter().enumerate() {
+                crate::validate::name(&format!("{field}[{index}]"), name)?;
+                if names[..index].contains(name) {
+                    return Err(Error::invalid(field, format!("names `{name}` twice")));
+                }
+            }
         }
         crate::validate::range("max_retry", self.max_retry.into(), 0, 100)?;
         crate::validate::range("timeout_seconds", self.timeout_seconds.into(), 1, 7 * 86_400)?;

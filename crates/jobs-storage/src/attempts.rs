@@ -12,6 +12,7 @@ use sea_orm::{
     QuerySelect,
 };
 
+use crate::chains::{Ended, trigger_chains};
 use crate::convert::{self, int, uint};
 use crate::entity::execution::{self, Entity as Executions};
 use crate::entity::execution_attempt::{self, Column, Entity as Attempts};
@@ -59,6 +60,8 @@ impl Store {
         let mut applied = Vec::with_capacity(changes.len());
         let mut taken = Vec::new();
         let mut taken_at = None;
+        let mut ended = Vec::new();
+        let mut ended_at = Timestamp::from_millis(0);
         for change in changes {
             applied.push(match change {
                 Change::Claim { id, attempt, executor_id, at, deadline } => {
@@ -74,10 +77,16 @@ impl Store {
                 }
                 Change::Finish { id, attempt, status, result, error, at } => {
                     let ending = Ending { id: *id, attempt: Some(*attempt), status: *status, at: *at };
-                    finish_in(&txn, ending, result.as_ref(), error.as_deref(), true).await?
+                    let finished = finish_in(&txn, ending, result.as_ref(), error.as_deref(), true).await?;
+                    if finished {
+                        ended.push(Ended { id: *id, status: *status, result: result.as_ref() });
+                        ended_at = Ord::max(ended_at, *at);
+                    }
+                    finished
                 }
             });
         }
+        let chained = trigger_chains(&txn, &ended, ended_at).await?;
         if let Some(at) = taken_at {
             for chunk in taken.chunks(500) {
                 Executions::update_many()
@@ -90,6 +99,7 @@ impl Store {
             }
         }
         txn.commit().await?;
+        self.note_chained(chained);
         Ok(applied)
     }
 
@@ -210,7 +220,9 @@ impl Store {
             .filter(Column::Attempt.eq(int(attempt)))
             .exec(&txn)
             .await?;
+        let chained = trigger_chains(&txn, &[Ended { id, status: ExecutionStatus::Success, result }], at).await?;
         txn.commit().await?;
+        self.note_chained(chained);
         Ok(true)
     }
 
@@ -364,7 +376,9 @@ impl Store {
             txn.rollback().await?;
             return Ok(false);
         }
+        let chained = trigger_chains(&txn, &[Ended { id, status, result }], at).await?;
         txn.commit().await?;
+        self.note_chained(chained);
         Ok(true)
     }
 

@@ -216,9 +216,12 @@ impl Store {
     }
 }
 
-/// The row for an execution; `fire_key` is the cron slot, so that one slot of a task is stored at most once.
+/// The row for an execution; `fire_key` is the cron slot, so that one slot of a task is stored at most once (a
+/// broadcast fire's shards share the slot: its first shard holds the key).
 pub(crate) fn to_active(execution: &Execution, epoch: Option<i64>) -> Result<execution::ActiveModel> {
-    let fire_key = (execution.trigger_type == TriggerType::Cron).then_some(execution.scheduled_at.as_millis());
+    let first_shard = execution.shard.is_none_or(|shard| shard.index == 0);
+    let fire_key =
+        (execution.trigger_type == TriggerType::Cron && first_shard).then_some(execution.scheduled_at.as_millis());
     Ok(execution::ActiveModel {
         id: Set(execution.id.to_string()),
         task_id: Set(execution.task_id.to_string()),
@@ -241,6 +244,10 @@ pub(crate) fn to_active(execution: &Execution, epoch: Option<i64>) -> Result<exe
         updated_at: Set(execution.finished_at.or(execution.started_at).unwrap_or(execution.created_at).as_millis()),
         result: Set(convert::opt_to_json("result", execution.result.as_ref())?),
         error: Set(execution.error.clone()),
+        upstream_execution_id: Set(execution.upstream_execution_id.map(|id| id.to_string())),
+        fire_id: Set(execution.fire_id.map(|id| id.to_string())),
+        shard_index: Set(execution.shard.map(|shard| int(shard.index))),
+        shard_total: Set(execution.shard.map(|shard| int(shard.total))),
     })
 }
 
@@ -264,6 +271,19 @@ pub(crate) fn from_model(model: execution::Model) -> Result<Execution> {
         task_name: model.task_name,
         error: model.error,
         missed_slots: uint("executions.missed_slots", model.missed_slots)?,
+        upstream_execution_id: convert::opt_id(
+            "executions.upstream_execution_id",
+            model.upstream_execution_id.as_deref(),
+            ExecutionId::parse,
+        )?,
+        fire_id: convert::opt_id("executions.fire_id", model.fire_id.as_deref(), ExecutionId::parse)?,
+        shard: match (model.shard_index, model.shard_total) {
+            (Some(index), Some(total)) => Some(jobs_model::protocol::Shard {
+                index: uint("executions.shard_index", index)?,
+                total: uint("executions.shard_total", total)?,
+            }),
+            _ => None,
+        },
         epoch: model.epoch,
     })
 }

@@ -4,6 +4,7 @@
 //! Instants are stored as BIGINT milliseconds, ids as their canonical UUID text, JSON as text.
 
 mod attempts;
+mod chains;
 mod config;
 mod convert;
 mod entity;

@@ -32,6 +32,8 @@ pub struct Store {
     tag: Option<SessionTag>,
     /// How long a statement may wait for a pooled connection.
     acquire_timeout: Duration,
+    /// Chained executions written and not yet counted.
+    pub(crate) chained: crate::chains::ChainCount,
 }
 
 /// The URL a store was opened with; only the redacted form is ever shown.
@@ -76,6 +78,7 @@ impl Store {
             url: Arc::new(Url { full, redacted }),
             tag: None,
             acquire_timeout: pool.acquire_timeout,
+            chained: Default::default(),
         })
     }
 

@@ -181,6 +181,8 @@ fn to_active(task: &Task) -> Result<task::ActiveModel> {
         parameters: Set(convert::to_json("parameters", &spec.parameters)?),
         executor: Set(spec.executor.clone()),
         enabled: Set(spec.enabled),
+        on_success: Set(names_to_json("on_success", &spec.on_success)?),
+        on_failure: Set(names_to_json("on_failure", &spec.on_failure)?),
         next_fire_at: Set(task.next_fire_at.map(Timestamp::as_millis)),
         created_at: Set(task.created_at.as_millis()),
         updated_at: Set(task.updated_at.as_millis()),
@@ -204,9 +206,21 @@ pub(crate) fn from_model(model: task::Model) -> Result<Task> {
             load_balance_strategy: model.load_balance_strategy,
             executor: model.executor,
             enabled: model.enabled,
+            on_success: names("tasks.on_success", model.on_success.as_deref())?,
+            on_failure: names("tasks.on_failure", model.on_failure.as_deref())?,
         },
         next_fire_at: model.next_fire_at.map(Timestamp::from_millis),
         created_at: Timestamp::from_millis(model.created_at),
         updated_at: Timestamp::from_millis(model.updated_at),
     })
+}
+
+/// A chain's task names as stored: a JSON array, or NULL when there are none (so that finding the tasks with chains
+/// is `IS NOT NULL`).
+fn names_to_json(field: &str, names: &[String]) -> Result<Option<String>> {
+    if names.is_empty() { Ok(None) } else { convert::to_json(field, &names).map(Some) }
+}
+
+pub(crate) fn names(column: &str, text: Option<&str>) -> Result<Vec<String>> {
+    Ok(convert::opt_json(column, text)?.unwrap_or_default())
 }

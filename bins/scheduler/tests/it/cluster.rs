@@ -330,3 +330,86 @@ async fn every_and_at_schedules_survive_a_failover() {
     executor.shutdown().await.expect("executor stops");
     cluster.stop().await;
 }
+
+/// A chain `up → down` through two leaders killed with `kill -9` while `up` fires every second: each successful
+/// `up` has exactly one `down`, which ran once, since the chain is written in the transaction that ends `up`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chains_lose_and_double_nothing_through_leader_kills() {
+    let Some(mut cluster) = ProcessCluster::start(Backend::MySql, 3).await else { return };
+    cluster.wait_healthy().await;
+    let mut leader = cluster.wait_leader(None).await;
+    let downstream: Arc<Mutex<Vec<String>>> = Arc::default();
+    let seen = downstream.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let executor = Executor::builder("chains")
+        .instance_id("chains-executor")
+        .scheduler_urls(cluster.addresses())
+        .handler("up", |ctx: JobContext| async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            Ok::<_, JobError>(json!({"up": ctx.execution_id().to_string()}))
+        })
+        .handler("down", move |ctx: JobContext| {
+            let upstream = ctx.parameters()["upstream"]["up"].as_str().unwrap_or("none").to_owned();
+            seen.lock().expect("downstream").push(upstream);
+            async move { Ok::<_, JobError>(json!({})) }
+        })
+        .build()
+        .expect("executor builds");
+    let executor = executor.start(listener).await.expect("executor starts");
+    tokio::time::timeout(Duration::from_secs(30), executor.registered()).await.expect("executor registers");
+
+    let follower = (leader + 1) % 3;
+    let (status, task) = cluster.post(follower, "/api/v1/tasks", json!({"name": "down"})).await;
+    assert_eq!(status, 201, "{task}");
+    let body =
+        json!({"name": "up", "cron_expression": "* * * * * *", "execution_mode": "parallel", "on_success": ["down"]});
+    let (status, task) = cluster.post(follower, "/api/v1/tasks", body).await;
+    assert_eq!(status, 201, "{task}");
+    for _ in 0..2 {
+        let before = downstream.lock().expect("downstream").len();
+        wait_for("downstream runs before the kill", Duration::from_secs(60), || async {
+            (downstream.lock().expect("downstream").len() >= before + 3).then_some(())
+        })
+        .await;
+        cluster.kill(leader);
+        leader = cluster.wait_leader(Some(leader)).await;
+    }
+    let before = downstream.lock().expect("downstream").len();
+    wait_for("downstream runs after the kills", Duration::from_secs(60), || async {
+        (downstream.lock().expect("downstream").len() >= before + 3).then_some(())
+    })
+    .await;
+    let (status, paused) = cluster.post(leader, "/api/v1/tasks/up/pause", json!({})).await;
+    assert_eq!(status, 200, "{paused}");
+
+    // Once nothing of either task is open, every successful `up` has had exactly one `down`.
+    let settled = wait_for("both tasks to settle", Duration::from_secs(90), || async {
+        let mut all = Vec::new();
+        for task in ["up", "down"] {
+            let page = cluster.get(leader, &format!("/api/v1/executions?task_id={task}&limit=500")).await?;
+            all.extend(page["items"].as_array().cloned().unwrap_or_default());
+        }
+        all.iter().all(|execution| !matches!(execution["status"].as_str(), Some("pending" | "running"))).then_some(all)
+    })
+    .await;
+    let succeeded_up: std::collections::BTreeSet<String> = settled
+        .iter()
+        .filter(|execution| execution["task_name"] == "up" && execution["status"] == "success")
+        .map(|execution| execution["id"].as_str().expect("an id").to_owned())
+        .collect();
+    let mut down_upstreams: Vec<String> = settled
+        .iter()
+        .filter(|execution| execution["task_name"] == "down")
+        .map(|execution| execution["upstream_execution_id"].as_str().expect("an upstream").to_owned())
+        .collect();
+    down_upstreams.sort();
+    let expected: Vec<String> = succeeded_up.iter().cloned().collect();
+    assert!(expected.len() >= 9, "{expected:?}");
+    assert_eq!(down_upstreams, expected, "one down execution per successful up");
+    let mut ran = downstream.lock().expect("downstream").clone();
+    ran.sort();
+    assert_eq!(ran, expected, "each down ran once, with its upstream's result");
+
+    executor.shutdown().await.expect("executor stops");
+    cluster.stop().await;
+}

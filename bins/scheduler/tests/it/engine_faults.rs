@@ -46,6 +46,9 @@ fn pending(task: TaskId, name: &str, at: Timestamp) -> Execution {
         result: None,
         error: None,
         missed_slots: 0,
+        upstream_execution_id: None,
+        fire_id: None,
+        shard: None,
         epoch: None,
     }
 }

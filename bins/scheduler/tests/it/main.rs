@@ -4,6 +4,7 @@
 mod api;
 mod auth;
 mod browser;
+mod chains;
 mod cluster;
 mod config;
 mod console_executions;

@@ -30,6 +30,8 @@ struct Snapshot {
     logs: Vec<LogLine>,
     /// Executor ids to instance names, for the instances still registered.
     instances: HashMap<ExecutorId, String>,
+    /// The executions this one's end triggered through its task's chains.
+    downstream: Vec<ExecutionId>,
 }
 
 /// A path segment that is not an execution id names no execution: a 404, like an unknown one.
@@ -41,7 +43,8 @@ async fn snapshot(state: &AppState, id: ExecutionId) -> PageResult<Snapshot> {
     let (execution, attempts) = state.engine.get_execution(id).await?;
     let logs = state.engine.logs(id, None, LOG_LINES).await?;
     let instances = instance_names(state).await?;
-    Ok(Snapshot { execution, attempts, logs, instances })
+    let downstream = state.engine.downstream_of(id).await?;
+    Ok(Snapshot { execution, attempts, logs, instances, downstream })
 }
 
 /// Executor ids to the instance ids people know them by, looked up once per page.
@@ -175,7 +178,15 @@ fn facts(snapshot: &Snapshot, now: Timestamp) -> Markup {
     html! {
         dl.facts {
             dt { "Task" } dd { a href={ "/ui/tasks/" (execution.task_id) } { (execution.task_name) } }
-            dt { "Trigger" } dd { (execution.trigger_type) }
+            dt { "Trigger" } dd {
+                (execution.trigger_type)
+                @if let Some(upstream) = execution.upstream_execution_id {
+                    " by " a.mono href={ "/ui/executions/" (upstream) } { (upstream) }
+                }
+            }
+            @if let Some(shard) = execution.shard {
+                dt { "Shard" } dd { (shard.index) span.muted { " of " (shard.total) } }
+            }
             dt { "Scheduled at" } dd { (time(execution.scheduled_at)) }
             dt { "Started" } dd { (time_or_dash(execution.started_at)) }
             dt { "Finished" } dd { (time_or_dash(execution.finished_at)) }
@@ -194,6 +205,10 @@ fn facts(snapshot: &Snapshot, now: Timestamp) -> Markup {
                 dt { "Missed slots" } dd { (execution.missed_slots) span.muted { " earlier fires folded into this one" } }
             }
             @if let Some(error) = &execution.error { dt { "Error" } dd.error-text { (error) } }
+            @if !snapshot.downstream.is_empty() {
+                dt { "Triggered" }
+                dd { @for id in &snapshot.downstream { a.mono href={ "/ui/executions/" (id) } { (id) } " " } }
+            }
         }
     }
 }

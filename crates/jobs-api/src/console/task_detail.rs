@@ -112,6 +112,12 @@ fn definition(task: &Task) -> Markup {
             dt { "Timeout" } dd { (duration(i64::from(spec.timeout_seconds) * 1000)) }
             dt { "Misfire policy" } dd { (spec.misfire_policy) }
             dt { "Parameters" } dd { (parameters(&spec.parameters)) }
+            @for (label, names) in [("On success", &spec.on_success), ("On failure", &spec.on_failure)] {
+                @if !names.is_empty() {
+                    dt { (label) }
+                    dd { @for name in names { a.mono href={ "/ui/tasks/" (name) } { (name) } " " } }
+                }
+            }
             dt { "Created" } dd { (time(task.created_at)) }
             dt { "Updated" } dd { (time(task.updated_at)) }
         }

@@ -42,6 +42,8 @@ const FIELDS: &[&str] = &[
     "retry_delay_seconds",
     "retry_max_delay_seconds",
     "parameters",
+    "on_success",
+    "on_failure",
 ];
 
 /// Fire times in the preview.
@@ -68,6 +70,9 @@ pub(crate) struct TaskForm {
     misfire_policy: String,
     executor: String,
     parameters: String,
+    /// Task names, separated by commas.
+    on_success: String,
+    on_failure: String,
     /// Present when the checkbox is ticked.
     enabled: Option<String>,
 }
@@ -94,6 +99,8 @@ impl TaskForm {
             misfire_policy: spec.misfire_policy.as_str().to_owned(),
             executor: spec.executor.clone().unwrap_or_default(),
             parameters: pretty_json(&serde_json::Value::Object(spec.parameters.clone())),
+            on_success: spec.on_success.join(", "),
+            on_failure: spec.on_failure.join(", "),
             enabled: spec.enabled.then(|| "true".to_owned()),
         }
     }
@@ -115,6 +122,8 @@ impl TaskForm {
             parameters: self.parameters(errors),
             executor: Some(self.executor.clone()),
             enabled: Some(self.enabled.is_some()),
+            on_success: Some(task_names(&self.on_success)),
+            on_failure: Some(task_names(&self.on_failure)),
         }
     }
 
@@ -176,6 +185,11 @@ impl TaskForm {
     }
 }
 
+/// The names in a comma- or space-separated list.
+fn task_names(text: &str) -> Vec<String> {
+    text.split([',', ' ', '\n', '\t']).filter(|name| !name.is_empty()).map(str::to_owned).collect()
+}
+
 /// `Some(n)` for a whole number, `None` when empty (the default) or not a number (a field error).
 fn number(errors: &mut Errors, field: &'static str, text: &str) -> Option<u32> {
     let text = text.trim();
@@ -232,6 +246,10 @@ impl Errors {
             Error::Cron(jobs_cron::Error::UnknownTimeZone { .. }) => Some("timezone"),
             Error::Cron(_) => Some("cron_expression"),
             Error::Strategy(_) => Some("load_balance_strategy"),
+            Error::ChainCycle(_) => {
+                self.status = Some(StatusCode::CONFLICT);
+                Some("on_success")
+            }
             Error::Storage(_) if error.kind() == ErrorKind::Conflict => {
                 self.status = Some(StatusCode::CONFLICT);
                 Some("name")
@@ -265,7 +283,8 @@ fn known_field(name: &str) -> Option<&'static str> {
         "retry_backoff.max_delay_seconds" => "retry_max_delay_seconds",
         "ExecutionMode" => "execution_mode",
         "MisfirePolicy" => "misfire_policy",
-        other => other,
+        // `on_success[2]`: the list's field.
+        other => other.split('[').next().unwrap_or(other),
     };
     FIELDS.iter().copied().find(|field| *field == name)
 }

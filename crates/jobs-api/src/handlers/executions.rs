@@ -125,8 +125,10 @@ pub(crate) async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<ExecutionDetail>, ApiError> {
-    let (execution, attempts) = state.engine.get_execution(execution_id(&id)?).await?;
-    Ok(axum::Json(ExecutionDetail { execution, attempts }))
+    let id = execution_id(&id)?;
+    let (execution, attempts) = state.engine.get_execution(id).await?;
+    let downstream_execution_ids = state.engine.downstream_of(id).await?;
+    Ok(axum::Json(ExecutionDetail { execution, attempts, downstream_execution_ids }))
 }
 
 /// Whether a callback changed the execution, and its status afterwards.

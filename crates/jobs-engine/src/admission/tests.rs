@@ -25,6 +25,9 @@ fn open(status: ExecutionStatus, retries: u32) -> Execution {
         result: None,
         error: None,
         missed_slots: 0,
+        upstream_execution_id: None,
+        fire_id: None,
+        shard: None,
         epoch: None,
     }
 }

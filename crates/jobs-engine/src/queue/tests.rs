@@ -27,6 +27,9 @@ fn pending(task: u8, scheduled: i64, retry_at: Option<i64>) -> Execution {
         result: None,
         error: None,
         missed_slots: 0,
+        upstream_execution_id: None,
+        fire_id: None,
+        shard: None,
         epoch: None,
     }
 }

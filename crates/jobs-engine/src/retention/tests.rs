@@ -59,6 +59,9 @@ fn execution(task_id: TaskId, created: Timestamp, finished: Option<Timestamp>) -
         result: None,
         error: None,
         missed_slots: 0,
+        upstream_execution_id: None,
+        fire_id: None,
+        shard: None,
         epoch: None,
     }
 }

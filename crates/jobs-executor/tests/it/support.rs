@@ -269,6 +269,7 @@ pub(crate) fn dispatch_request(fake: &FakeScheduler, task_name: &str, parameters
         scheduled_at: Timestamp::now(),
         timeout_seconds: 60,
         callback_url: fake.callback_url(execution_id),
+        shard: None,
     }
 }
 

@@ -12,7 +12,8 @@ pub(crate) struct Model {
     pub(crate) trigger_type: String,
     pub(crate) status: String,
     pub(crate) scheduled_at: i64,
-    /// `scheduled_at` for cron fires, NULL otherwise: unique together with `task_id`.
+    /// `scheduled_at` for cron fires (of a broadcast fire, its first shard's), NULL otherwise: unique together with
+    /// `task_id`.
     pub(crate) fire_key: Option<i64>,
     pub(crate) parameters: String,
     pub(crate) executor_id: Option<String>,
@@ -30,9 +31,19 @@ pub(crate) struct Model {
     pub(crate) updated_at: i64,
     pub(crate) result: Option<String>,
     pub(crate) error: Option<String>,
+    /// The execution whose end triggered this one (trigger type `chain`).
+    pub(crate) upstream_execution_id: Option<String>,
+    /// The broadcast fire this execution is one shard of, with its shard.
+    pub(crate) fire_id: Option<String>,
+    pub(crate) shard_index: Option<i32>,
+    pub(crate) shard_total: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-pub(crate) enum Relation {}
+pub(crate) enum Relation {
+    /// Used for joins only: the schema keeps no foreign key, since an execution outlives its task.
+    #[sea_orm(belongs_to = "super::task::Entity", from = "Column::TaskId", to = "super::task::Column::Id")]
+    Task,
+}
 
 impl ActiveModelBehavior for ActiveModel {}

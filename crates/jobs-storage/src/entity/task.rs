@@ -20,6 +20,9 @@ pub(crate) struct Model {
     pub(crate) parameters: String,
     pub(crate) executor: Option<String>,
     pub(crate) enabled: bool,
+    /// JSON arrays of task names; NULL when empty.
+    pub(crate) on_success: Option<String>,
+    pub(crate) on_failure: Option<String>,
     pub(crate) next_fire_at: Option<i64>,
     pub(crate) created_at: i64,
     pub(crate) updated_at: i64,

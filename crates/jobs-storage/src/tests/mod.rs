@@ -131,6 +131,9 @@ pub(crate) fn execution(task: &Task, trigger_type: TriggerType, scheduled_at: Ti
         result: None,
         error: None,
         missed_slots: 0,
+        upstream_execution_id: None,
+        fire_id: None,
+        shard: None,
         epoch: None,
     }
 }

@@ -219,6 +219,15 @@ pub(super) async fn page(
                         aria-invalid=[e.get("parameters").map(|_| "true")] aria-describedby=(described("parameters", true)) { (form.parameters) }
                 }))
             }
+            fieldset.panel {
+                legend { "Chains" }
+                div.fields {
+                    (field("on_success", "On success, trigger", Some(html! { "Task names, separated by commas. Each gets this run's result under " code { "parameters.upstream" } "." }), e,
+                        text("on_success", &form.on_success, e, true, None, None)))
+                    (field("on_failure", "On failure, trigger", Some(html! { "After the retries, on " code { "failed" } " or " code { "timeout" } "." }), e,
+                        text("on_failure", &form.on_failure, e, true, None, None)))
+                }
+            }
             div.row {
                 button type="submit" { (submit) }
                 a.button.secondary href=(cancel) { "Cancel" }
