@@ -3,6 +3,7 @@
 //! A [`Strategy`] picks among the candidates the engine offers (active, healthy instances that declared the task);
 //! the [`Manager`] maps the names tasks use to strategies. Adding a strategy is one file and one `register` line.
 
+mod broadcast;
 mod error;
 mod hash;
 mod least_loaded;
@@ -14,6 +15,7 @@ mod sticky;
 mod strategy;
 mod weighted_round_robin;
 
+pub use crate::broadcast::{BROADCAST, Broadcast};
 pub use crate::error::{Error, Result};
 pub use crate::least_loaded::LeastLoaded;
 pub use crate::manager::Manager;

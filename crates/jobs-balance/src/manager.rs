@@ -6,9 +6,9 @@ use jobs_model::TaskId;
 
 use crate::error::{Error, Result};
 use crate::strategy::Strategy;
-use crate::{LeastLoaded, Random, RoundRobin, Sticky, WeightedRoundRobin};
+use crate::{Broadcast, LeastLoaded, Random, RoundRobin, Sticky, WeightedRoundRobin};
 
-/// Strategies by name. `Default` registers the five built-in ones.
+/// Strategies by name. `Default` registers the six built-in ones.
 #[derive(Debug)]
 pub struct Manager {
     strategies: Vec<Arc<dyn Strategy>>,
@@ -22,6 +22,7 @@ impl Default for Manager {
         manager.register(Arc::new(Random));
         manager.register(Arc::new(Sticky::default()));
         manager.register(Arc::new(LeastLoaded::default()));
+        manager.register(Arc::new(Broadcast));
         manager
     }
 }

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use jobs_model::{ErrorKind, ExecutorId, TaskId};
 
-use crate::{Candidate, LeastLoaded, Manager, Random, RoundRobin, Sticky, Strategy, WeightedRoundRobin};
+use crate::{Broadcast, Candidate, LeastLoaded, Manager, Random, RoundRobin, Sticky, Strategy, WeightedRoundRobin};
 
 fn executor(n: usize) -> ExecutorId {
     ExecutorId::parse(&format!("00000000-0000-7000-8000-{n:012}")).unwrap()
@@ -159,9 +159,16 @@ fn least_loaded_picks_the_minimum_and_spreads_ties() {
 }
 
 #[test]
-fn manager_knows_the_five() {
+fn broadcast_places_a_stray_shard_on_the_least_busy() {
+    let strategy = Broadcast;
+    check(&strategy, &candidates(&[(1, 3), (1, 1), (1, 1)]), 10, &[0, 10, 0]);
+    assert_eq!(strategy.pick(task(1), &[]), None);
+}
+
+#[test]
+fn manager_knows_the_six() {
     let manager = Manager::default();
-    let names = ["round_robin", "weighted_round_robin", "random", "sticky", "least_loaded"];
+    let names = ["round_robin", "weighted_round_robin", "random", "sticky", "least_loaded", "broadcast"];
     assert_eq!(manager.names(), names);
     for name in names {
         assert_eq!(manager.get(name).unwrap().name(), name);
@@ -169,7 +176,7 @@ fn manager_knows_the_five() {
     let error = manager.get("fastest").unwrap_err();
     assert_eq!(
         error.to_string(),
-        "unknown load balance strategy `fastest` (expected one of round_robin, weighted_round_robin, random, sticky, least_loaded)"
+        "unknown load balance strategy `fastest` (expected one of round_robin, weighted_round_robin, random, sticky, least_loaded, broadcast)"
     );
     assert_eq!(error.kind(), ErrorKind::InvalidInput);
 }
@@ -196,7 +203,7 @@ fn manager_registers_and_replaces() {
     check(manager.get("first").unwrap().as_ref(), &candidates(&[(1, 0); 3]), 5, &[5, 0, 0]);
     // The same name replaces, in place.
     manager.register(Arc::new(RoundRobin::default()));
-    assert_eq!(manager.names().len(), 6);
+    assert_eq!(manager.names().len(), 7);
     manager.forget(task(1));
 }
 

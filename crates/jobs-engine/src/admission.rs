@@ -2,6 +2,8 @@
 //!
 //! An execution waiting for its retry counts as running: it has started and will run again, so a `skip` task
 //! skips new fires meanwhile, a `replace` task cancels it, and a `sequential` task keeps new fires waiting.
+//! A broadcast fire is one fire in all its shards: they never hold each other back, a shard not yet sent counts as
+//! running (its fire has started), and a sequential fire's place in line is its fire's.
 //! A pure function of the task's open executions, so that every mode is tested as a table.
 
 use jobs_model::{Execution, ExecutionId, ExecutionMode, ExecutionStatus};
@@ -29,15 +31,25 @@ pub(crate) enum Admission {
 pub(crate) fn is_active(other: &Execution) -> bool {
     match other.status {
         ExecutionStatus::Running => true,
-        ExecutionStatus::Pending => other.retries > 0,
+        ExecutionStatus::Pending => other.retries > 0 || other.shard.is_some(),
         _ => false,
     }
+}
+
+/// Where an execution stands in its task's line: its fire's place.
+fn place(execution: &Execution) -> jobs_model::ExecutionId {
+    execution.fire_id.unwrap_or(execution.id)
+}
+
+/// Whether `other` belongs to the same fire as `execution` (itself, or another shard of its broadcast fire).
+fn same_fire(execution: &Execution, other: &Execution) -> bool {
+    other.id == execution.id || (execution.fire_id.is_some() && other.fire_id == execution.fire_id)
 }
 
 /// Applies `mode` to the first delivery of `execution`, with `open` the task's open executions (pending or
 /// running, in id order; `execution` itself may be among them).
 pub(crate) fn admit(mode: ExecutionMode, task_name: &str, execution: &Execution, open: &[Execution]) -> Admission {
-    let others: Vec<&Execution> = open.iter().filter(|other| other.id != execution.id).collect();
+    let others: Vec<&Execution> = open.iter().filter(|other| !same_fire(execution, other)).collect();
     let active: Vec<&Execution> = others.iter().copied().filter(|other| is_active(other)).collect();
     match mode {
         ExecutionMode::Parallel => Admission::Send,
@@ -52,8 +64,9 @@ pub(crate) fn admit(mode: ExecutionMode, task_name: &str, execution: &Execution,
         ExecutionMode::Replace if active.is_empty() => Admission::Send,
         ExecutionMode::Replace => Admission::Replace(active.iter().map(|other| other.id).collect()),
         ExecutionMode::Sequential => {
-            let ahead =
-                others.iter().filter(|other| other.status == ExecutionStatus::Pending && other.id < execution.id);
+            let ahead = others
+                .iter()
+                .filter(|other| other.status == ExecutionStatus::Pending && place(other) < place(execution));
             let waiting = ahead.filter(|other| !is_active(other)).count();
             if active.is_empty() && waiting == 0 {
                 return Admission::Send;

@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 
 use jobs_balance::{Candidate, Manager, Strategy};
 use jobs_election::Lease;
-use jobs_model::protocol::DispatchRequest;
+use jobs_model::protocol::{DispatchRequest, Shard};
 use jobs_model::{
     AttemptStatus, Execution, ExecutionId, ExecutionMode, ExecutionStatus, Executor, ExecutorId, Task, TaskId,
     Timestamp,
@@ -35,6 +35,21 @@ use crate::queue::Wake;
 use crate::sent::{Sent, SentAttempt};
 use crate::settle::Settler;
 use crate::writer::Writer;
+
+/// What splitting a broadcast fire came to.
+enum Split {
+    /// The first shard, to send now; the others are on their way.
+    Shards(Box<Execution>),
+    /// No instance can take it: it is sent as it is, and fails with the reason.
+    NoInstance,
+    /// It was split or started elsewhere, or its task is gone.
+    Gone,
+}
+
+/// Whether a task's fires run on every instance.
+fn is_broadcast(task: &Task) -> bool {
+    task.spec.load_balance_strategy == jobs_balance::BROADCAST
+}
 
 #[derive(Debug)]
 pub(crate) struct Dispatcher {
@@ -123,7 +138,8 @@ impl Dispatcher {
     /// they are written: the rows then hold everything their send needs. Fires of other modes, and fires with no
     /// instance to take them now, are left unclaimed and go through admission and the strategy at their instant.
     pub(crate) async fn preclaim(&self, task: &Task, executions: &mut [Execution]) {
-        if task.spec.execution_mode != ExecutionMode::Parallel {
+        // A broadcast fire is split into its shards at its instant, when the instances are known.
+        if task.spec.execution_mode != ExecutionMode::Parallel || is_broadcast(task) {
             return;
         }
         let Ok(strategy) = self.strategies.get(&task.spec.load_balance_strategy) else { return };
@@ -199,7 +215,7 @@ impl Dispatcher {
     }
 
     #[tracing::instrument(skip_all, fields(execution_id = %execution.id, task = %task.spec.name))]
-    async fn dispatch(&self, execution: Execution, task: &Task) {
+    async fn dispatch(self: &Arc<Self>, execution: Execution, task: &Task) {
         if let Err(error) = self.admit_and_send(&execution, task).await {
             // The row stays pending or running; a later pass or the next leader settles it.
             tracing::error!(%error, "dispatch could not be recorded");
@@ -213,7 +229,7 @@ impl Dispatcher {
     /// A task whose mode orders its fires holds its own lock from the look at what runs until its send is over,
     /// and only then asks for a worker: fires of a task whose executor does not answer wait for that task's lock,
     /// never for a worker, so they delay only that task.
-    async fn admit_and_send(&self, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
+    async fn admit_and_send(self: &Arc<Self>, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
         if !self.lease.is_valid() {
             tracing::warn!("leader lease lapsed; not dispatching");
             return Ok(());
@@ -248,8 +264,59 @@ impl Dispatcher {
                 }
             }
         }
+        let split;
+        let execution = if first_delivery && execution.shard.is_none() && is_broadcast(task) {
+            match self.split(execution, task).await? {
+                Split::Shards(first) => {
+                    split = first;
+                    &*split
+                }
+                Split::NoInstance => execution,
+                Split::Gone => return Ok(()),
+            }
+        } else {
+            execution
+        };
         let Ok(_permit) = self.permits.acquire().await else { return Ok(()) };
         self.send(execution, task).await
+    }
+
+    /// Splits a broadcast fire into one execution per active, healthy instance that can run its task, ordered by
+    /// instance id (shard i is instance i), and sends the other shards; returns the first shard, which is
+    /// `execution` itself, to send now.
+    async fn split(self: &Arc<Self>, execution: &Execution, task: &Task) -> Result<Split, jobs_storage::Error> {
+        let mut candidates = match self.registry.candidates(&task.spec.name, task.spec.executor.as_deref()).await {
+            Ok(candidates) if !candidates.is_empty() => candidates,
+            // Sent as one execution, it fails for want of an instance, with the usual reason.
+            _ => return Ok(Split::NoInstance),
+        };
+        candidates.sort_by(|(a, _), (b, _)| a.instance_id.cmp(&b.instance_id));
+        let total = u32::try_from(candidates.len()).unwrap_or(u32::MAX);
+        let shards: Vec<Execution> = (0..total)
+            .zip(&candidates)
+            .map(|(index, (executor, _))| {
+                let mut shard = execution.clone();
+                if index > 0 {
+                    shard.id = ExecutionId::new();
+                }
+                shard.fire_id = Some(execution.id);
+                shard.shard = Some(Shard { index, total });
+                shard.executor_id = Some(executor.id);
+                shard
+            })
+            .collect();
+        if !self.store.split_fire(&shards).await? {
+            tracing::info!("fire already split, started or deleted; not sent");
+            return Ok(Split::Gone);
+        }
+        tracing::debug!(total, "broadcast fire split into shards");
+        let task = Arc::new(task.clone());
+        let mut shards = shards.into_iter();
+        let first = shards.next().expect("one shard per candidate, and there are candidates");
+        for shard in shards {
+            self.dispatch_now(shard, task.clone());
+        }
+        Ok(Split::Shards(Box::new(first)))
     }
 
     async fn send(&self, execution: &Execution, task: &Task) -> Result<(), jobs_storage::Error> {
@@ -268,7 +335,17 @@ impl Dispatcher {
                 Vec::new()
             }
         };
-        let mut candidates = self.prefer_fresh_instances(execution, candidates).await?;
+        let mut candidates = if execution.shard.is_some() {
+            // A shard goes to its own instance (the one its last attempt ran on) while that one can take it.
+            let mut candidates = candidates;
+            if let Some(own) = candidates.iter().position(|(executor, _)| Some(executor.id) == execution.executor_id) {
+                let own = candidates.remove(own);
+                candidates.insert(0, own);
+            }
+            candidates
+        } else {
+            self.prefer_fresh_instances(execution, candidates).await?
+        };
         if let Some(refused) = claimed_for {
             candidates.retain(|(executor, _)| executor.id != refused);
             if !candidates.is_empty() {
@@ -424,12 +501,19 @@ impl Dispatcher {
         attempt: &mut u32,
         reasons: &mut Vec<String>,
     ) -> Result<bool, jobs_storage::Error> {
+        // A shard's own instance, which the caller put first, is tried before the strategy places it elsewhere.
+        let mut own_first = execution.shard.is_some();
         while !candidates.is_empty() {
             let choices: Vec<Candidate> = candidates
                 .iter()
                 .map(|(executor, running)| Candidate { id: executor.id, weight: executor.weight, running: *running })
                 .collect();
-            let Some(index) = strategy.pick(task.id, &choices) else { break };
+            let picked = if std::mem::take(&mut own_first) && execution.executor_id == Some(choices[0].id) {
+                Some(0)
+            } else {
+                strategy.pick(task.id, &choices)
+            };
+            let Some(index) = picked else { break };
             let (executor, _) = candidates.remove(index);
             if !self.lease.is_valid() {
                 // Deposed (or cut off from the database): the next leader dispatches what is left.

@@ -1,7 +1,7 @@
-//! Writes that must see a task and its executions together: a manual trigger, and a task's deletion with the
-//! executions it leaves open.
+//! Writes that must see a task and its executions together: a manual trigger, a broadcast fire split into its
+//! shards, and a task's deletion with the executions it leaves open.
 //!
-//! Both lock the task's row first, so they run one after the other: a trigger either lands before the deletion
+//! All lock the task's row first, so they run one after the other: a trigger either lands before the deletion
 //! (which then ends it with the others) or finds the task gone, and no execution outlives its task unended.
 
 use jobs_model::{Execution, ExecutionStatus, TaskId, Timestamp};
@@ -42,6 +42,43 @@ impl Store {
                 format!("execution {} of task `{}` already exists", execution.id, execution.task_name)
             })
         })?;
+        txn.commit().await?;
+        Ok(true)
+    }
+
+    /// Splits a fire into its broadcast shards: `shards[0]` is the fire's stored execution, now shard 0 of the fire
+    /// (its `fire_id`, `shard` and preferred instance in `executor_id` are written), and the others are inserted.
+    /// Only while that execution is pending, unsent and not yet split, and its task exists: false (nothing written)
+    /// otherwise.
+    #[tracing::instrument(skip_all, fields(execution_id = %shards[0].id, shards = shards.len()))]
+    pub async fn split_fire(&self, shards: &[Execution]) -> Result<bool> {
+        let Some(first) = shards.first() else { return Ok(false) };
+        let txn = self.begin().await?;
+        if !lock_task(&txn, first.task_id).await? {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let shard = first.shard.ok_or_else(|| crate::Error::InvalidArgument("a shard without its index".into()))?;
+        let updated = Executions::update_many()
+            .col_expr(execution::Column::FireId, Expr::value(first.id.to_string()))
+            .col_expr(execution::Column::ShardIndex, Expr::value(crate::convert::int(shard.index)))
+            .col_expr(execution::Column::ShardTotal, Expr::value(crate::convert::int(shard.total)))
+            .col_expr(execution::Column::ExecutorId, Expr::value(first.executor_id.map(|id| id.to_string())))
+            .filter(execution::Column::Id.eq(first.id.to_string()))
+            .filter(execution::Column::Status.eq(ExecutionStatus::Pending.as_str()))
+            .filter(execution::Column::Attempt.eq(0))
+            .filter(execution::Column::FireId.is_null())
+            .exec(&txn)
+            .await?;
+        if updated.rows_affected == 0 {
+            txn.rollback().await?;
+            return Ok(false);
+        }
+        let rest =
+            shards[1..].iter().map(|shard| crate::executions::to_active(shard, None)).collect::<Result<Vec<_>>>()?;
+        if !rest.is_empty() {
+            Executions::insert_many(rest).exec_without_returning(&txn).await?;
+        }
         txn.commit().await?;
         Ok(true)
     }

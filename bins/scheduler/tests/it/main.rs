@@ -3,6 +3,7 @@
 
 mod api;
 mod auth;
+mod broadcast;
 mod browser;
 mod chains;
 mod cluster;

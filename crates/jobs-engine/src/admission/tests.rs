@@ -97,3 +97,53 @@ fn the_head_of_a_sequential_queue_starts_once_nothing_runs() {
     let later = open(ExecutionStatus::Pending, 0);
     assert_eq!(admit(ExecutionMode::Sequential, "t", &fire, &[fire.clone(), later]), Admission::Send);
 }
+
+/// The shards of one broadcast fire: `statuses[i]` is shard i's, all sharing the first shard's id as `fire_id`.
+fn shards(statuses: &[ExecutionStatus]) -> Vec<Execution> {
+    let mut shards: Vec<Execution> = statuses.iter().map(|status| open(*status, 0)).collect();
+    let fire_id = shards[0].id;
+    let total = u32::try_from(shards.len()).expect("a few shards");
+    for (index, shard) in (0..).zip(shards.iter_mut()) {
+        shard.fire_id = Some(fire_id);
+        shard.shard = Some(jobs_model::protocol::Shard { index, total });
+    }
+    shards
+}
+
+#[test]
+fn the_shards_of_a_fire_never_hold_each_other_back() {
+    use ExecutionStatus::{Pending, Running};
+    let fire = shards(&[Running, Running, Pending]);
+    for mode in [ExecutionMode::Skip, ExecutionMode::Sequential, ExecutionMode::Replace] {
+        assert_eq!(admit(mode, "t", &fire[2], &fire), Admission::Send, "{mode}");
+    }
+}
+
+#[test]
+fn a_fire_waits_or_is_skipped_while_any_shard_of_the_previous_one_is_open() {
+    use ExecutionStatus::{Pending, Success};
+    // Two shards ended, one not yet sent: the previous fire still holds the task.
+    let previous = shards(&[Success, Success, Pending]);
+    let open_rows: Vec<Execution> = previous.iter().filter(|shard| shard.status == Pending).cloned().collect();
+    let next = open(Pending, 0);
+    let mut rows = open_rows.clone();
+    rows.push(next.clone());
+    assert!(matches!(admit(ExecutionMode::Skip, "t", &next, &rows), Admission::Skip(_)));
+    assert_eq!(admit(ExecutionMode::Sequential, "t", &next, &rows), Admission::Wait);
+    assert_eq!(admit(ExecutionMode::Replace, "t", &next, &rows), Admission::Replace(vec![open_rows[0].id]));
+}
+
+#[test]
+fn a_later_shard_keeps_its_fires_place_in_a_sequential_line() {
+    use ExecutionStatus::{Pending, Running};
+    // Fire 1 was written, then fire 2, then fire 1 was split: its shard 1 has a newer id than fire 2.
+    let mut fire_one = shards(&[Running]);
+    let fire_two = open(Pending, 0);
+    let mut late_shard = open(Pending, 0);
+    late_shard.fire_id = fire_one[0].fire_id;
+    late_shard.shard = Some(jobs_model::protocol::Shard { index: 1, total: 2 });
+    fire_one.push(late_shard.clone());
+    let rows = [fire_one.clone(), vec![fire_two.clone()]].concat();
+    assert_eq!(admit(ExecutionMode::Sequential, "t", &late_shard, &rows), Admission::Send);
+    assert_eq!(admit(ExecutionMode::Sequential, "t", &fire_two, &rows), Admission::Wait);
+}
