@@ -1,4 +1,5 @@
-//! The demo handlers: the seed's `daily_report` and `hourly_sync`, and `echo`, `sleep`, `fail`.
+//! The demo handlers: the seed's `daily_report` and `hourly_sync`, and `echo`, `sleep`, `fail`, and `shard_report`
+//! for a `broadcast` task.
 
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ pub(crate) fn add_to(builder: ExecutorBuilder) -> ExecutorBuilder {
         .handler("echo", echo)
         .handler("sleep", sleep)
         .handler("fail", fail)
+        .handler("shard_report", shard_report)
 }
 
 /// The task exactly as the seed's registration declares it.
@@ -74,6 +76,21 @@ async fn fail(ctx: JobContext) -> Result<(), JobError> {
     let message = text(ctx.parameters(), "message", "this task always fails");
     ctx.log(format!("failing on purpose: {message}"));
     Err(JobError::new(message))
+}
+
+/// A broadcast task's share of the work: of `items` items (default 100), those whose number modulo the shard total
+/// is this shard's index. Run without a shard (any other strategy), it takes them all.
+async fn shard_report(ctx: JobContext) -> Result<Value, JobError> {
+    let items = match ctx.parameters().get("items") {
+        None => 100,
+        Some(value) => {
+            value.as_u64().ok_or_else(|| JobError::new(format!("`items` is not a whole number: {value}")))?
+        }
+    };
+    let (index, total) = ctx.shard().map_or((0, 1), |shard| (u64::from(shard.index), u64::from(shard.total.max(1))));
+    let mine = (0..items).filter(|item| item % total == index).count();
+    ctx.log(format!("shard {index} of {total}: {mine} of {items} items"));
+    Ok(json!({"shard": index, "total": total, "items": mine}))
 }
 
 fn text(parameters: &Parameters, key: &str, default: &str) -> String {

@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 
 use jobs_executor::{JobContext, Parameters};
 
-use crate::handlers::{daily_report_task, echo, fail, hourly_sync, sleep};
+use crate::handlers::{daily_report_task, echo, fail, hourly_sync, shard_report, sleep};
 
 fn ctx(task_name: &str, parameters: Value) -> JobContext {
     let parameters: Parameters = serde_json::from_value(parameters).unwrap();
@@ -47,4 +47,12 @@ async fn sleep_checks_its_seconds() {
 async fn fail_always_fails() {
     assert_eq!(fail(ctx("fail", json!({}))).await.unwrap_err().message(), "this task always fails");
     assert_eq!(fail(ctx("fail", json!({"message": "boom"}))).await.unwrap_err().message(), "boom");
+}
+
+#[tokio::test]
+async fn shard_report_without_a_shard_takes_every_item() {
+    let result = shard_report(ctx("shard_report", json!({"items": 10}))).await.unwrap();
+    assert_eq!(result, json!({"shard": 0, "total": 1, "items": 10}));
+    let error = shard_report(ctx("shard_report", json!({"items": "many"}))).await.unwrap_err();
+    assert!(error.message().contains("not a whole number"), "{}", error.message());
 }

@@ -187,6 +187,12 @@ async fn broadcast(backend: Backend) {
         .map(|run| (run.1.as_str(), run.3))
         .collect();
     assert_eq!(attempts, [("bc-1", 1), ("bc-1", 2)], "the retry stays on the shard's instance");
+    // The console's history shows the fire as one line that opens into its shards.
+    let page = app.client.get(app.url("/ui/tasks/flaky")).send().await.expect("request sent");
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.expect("a page");
+    assert_eq!(page.matches("<details class=\"shards\">").count(), 1, "{page}");
+    assert!(page.contains("3 of 3 shards"), "{page}");
 
     // `skip`: while bc-2's slow shard runs, the next fires are skipped whole, before they are split.
     let body = json!({"name": "slow", "cron_expression": "* * * * * *", "load_balance_strategy": "broadcast", "execution_mode": "skip"});

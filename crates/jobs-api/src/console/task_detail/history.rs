@@ -264,17 +264,75 @@ fn table(page: &[Execution], instances: &HashMap<ExecutorId, String>, now: Times
                     th.hide-phone { "Executor instance" }
                 } }
                 tbody {
-                    @for execution in page {
+                    @for fire in fires(page) {
+                        @let execution = fire[0];
                         tr {
-                            td.mono { a href={ "/ui/executions/" (execution.id) } title=(execution.id) { (short_id(execution.id)) } }
+                            td.mono {
+                                a href={ "/ui/executions/" (execution.id) } title=(execution.id) { (short_id(execution.id)) }
+                                @if execution.shard.is_some() { (shards(&fire, instances, now)) }
+                            }
                             td.hide-phone { (execution.trigger_type) }
-                            td { (badge(execution.status.as_str())) }
+                            td { (badge(fire_status(&fire).as_str())) }
                             td.nowrap { (time(execution.scheduled_at)) }
                             td.nowrap.hide-phone { (time_or_dash(execution.started_at)) }
                             td.nowrap { (elapsed(execution.started_at, execution.finished_at, now).unwrap_or_default()) }
                             td.num.hide-phone { (execution.attempt) }
-                            td.hide-phone { (instance(instances, execution.executor_id)) }
+                            td.hide-phone {
+                                @if fire.len() > 1 { span.muted { "every instance" } } @else { (instance(instances, execution.executor_id)) }
+                            }
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The page's executions by fire, in the page's order: a broadcast fire's shards together (its first shard leading),
+/// any other execution alone.
+fn fires(page: &[Execution]) -> Vec<Vec<&Execution>> {
+    let mut fires: Vec<Vec<&Execution>> = Vec::new();
+    let mut at: HashMap<ExecutionId, usize> = HashMap::new();
+    for execution in page {
+        match execution.fire_id.and_then(|fire| at.get(&fire).copied()) {
+            Some(index) => fires[index].push(execution),
+            None => {
+                if let Some(fire) = execution.fire_id {
+                    at.insert(fire, fires.len());
+                }
+                fires.push(vec![execution]);
+            }
+        }
+    }
+    for fire in &mut fires {
+        fire.sort_by_key(|execution| execution.shard.map(|shard| shard.index));
+    }
+    fires
+}
+
+/// A fire's outcome: open while a shard is, failed (or timed out) if one did, successful when every shard was.
+fn fire_status(fire: &[&Execution]) -> ExecutionStatus {
+    use ExecutionStatus::{Failed, Pending, Running, Success, Timeout};
+    let any = |status: ExecutionStatus| fire.iter().any(|execution| execution.status == status);
+    [Running, Pending, Failed, Timeout].into_iter().find(|status| any(*status)).unwrap_or_else(|| {
+        if fire.iter().all(|execution| execution.status == Success) { Success } else { fire[0].status }
+    })
+}
+
+/// A broadcast fire's shards, folded: each with its instance, status and duration.
+fn shards(fire: &[&Execution], instances: &HashMap<ExecutorId, String>, now: Timestamp) -> Markup {
+    let total = fire[0].shard.map_or(0, |shard| shard.total);
+    html! {
+        details.shards {
+            summary { (fire.len()) " of " (total) " shards" }
+            ul {
+                @for execution in fire {
+                    li {
+                        a href={ "/ui/executions/" (execution.id) } title=(execution.id) {
+                            "shard " (execution.shard.map_or(0, |shard| shard.index))
+                        }
+                        " " (instance(instances, execution.executor_id)) " " (badge(execution.status.as_str()))
+                        " " (elapsed(execution.started_at, execution.finished_at, now).unwrap_or_default())
                     }
                 }
             }
