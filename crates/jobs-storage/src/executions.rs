@@ -92,7 +92,8 @@ impl Store {
     /// - the head (oldest pending execution) of every task, if it is due: a sequential task's waiting fires are
     ///   never candidates behind it, so they cannot crowd out what is due elsewhere;
     /// - every due pending execution of a task whose mode is not `sequential` (triggers, retries, fires left
-    ///   behind by a previous leader), which need not wait for each other.
+    ///   behind by a previous leader), which need not wait for each other, and every due shard of a split broadcast
+    ///   fire (admitted with its fire: a later fire at the head of a sequential task's line must not hide it).
     ///
     /// Due means its slot came (`scheduled_at <= now`) and so did its retry time, if it has one.
     ///
@@ -142,7 +143,8 @@ impl Store {
             Executions::find()
                 .filter(pending())
                 .filter(due())
-                .filter(Column::TaskId.in_subquery(unordered))
+                // The shards of a split broadcast fire were admitted with their fire: they never wait in line.
+                .filter(Condition::any().add(Column::TaskId.in_subquery(unordered)).add(Column::FireId.is_not_null()))
                 .order_by_asc(Column::Id)
                 .limit(limit)
                 .all(self.connection())
