@@ -265,7 +265,8 @@ impl Dispatcher {
             }
         }
         let split;
-        let execution = if first_delivery && execution.shard.is_none() && is_broadcast(task) {
+        // Not yet sent to any instance (a fire that found none and waits for its retry is split when it goes).
+        let execution = if execution.attempt == 0 && execution.shard.is_none() && is_broadcast(task) {
             match self.split(execution, task).await? {
                 Split::Shards(first) => {
                     split = first;
@@ -298,6 +299,8 @@ impl Dispatcher {
                 let mut shard = execution.clone();
                 if index > 0 {
                     shard.id = ExecutionId::new();
+                    // The slots a catch-up fire stands for are counted once, with the fire's first shard.
+                    shard.missed_slots = 0;
                 }
                 shard.fire_id = Some(execution.id);
                 shard.shard = Some(Shard { index, total });
