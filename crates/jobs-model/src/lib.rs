@@ -12,6 +12,8 @@ mod secret;
 pub mod signature;
 mod task;
 mod timestamp;
+#[cfg(feature = "tls")]
+pub mod tls;
 pub mod validate;
 
 pub use crate::duration::{Duration, format_duration, micros_i64, millis_i64, parse_duration};
