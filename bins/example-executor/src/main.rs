@@ -1,9 +1,12 @@
 //! The example executor: the seed's `daily_report` and a few demo handlers on the SDK.
 //!
 //! It is configured by `JOBS_EXECUTOR_PORT`, `JOBS_SCHEDULER_URL` (comma-separated), `JOBS_EXECUTOR_NAME`,
-//! `JOBS_EXECUTOR_INSTANCE_ID`, `JOBS_EXECUTOR_BASE_URL`, `JOBS_EXECUTOR_SECRET` and `JOBS_EXECUTOR_API_TOKEN`;
-//! everything else keeps the SDK's defaults, early delivery included (fires may arrive up to a second before
-//! their instant, and handlers start at the instant by this machine's clock).
+//! `JOBS_EXECUTOR_INSTANCE_ID`, `JOBS_EXECUTOR_BASE_URL`, `JOBS_EXECUTOR_SECRET`, `JOBS_EXECUTOR_API_TOKEN`, and
+//! the TLS files (PEM): `JOBS_EXECUTOR_TLS_CERT` + `JOBS_EXECUTOR_TLS_KEY` serve HTTPS (read again on SIGHUP),
+//! `JOBS_EXECUTOR_TLS_CA_FILE` trusts a private CA for calls to the scheduler, and `JOBS_EXECUTOR_TLS_CLIENT_CERT` +
+//! `JOBS_EXECUTOR_TLS_CLIENT_KEY` present a client certificate to it. Everything else keeps the SDK's defaults,
+//! early delivery included (fires may arrive up to a second before their instant, and handlers start at the
+//! instant by this machine's clock).
 
 mod handlers;
 
@@ -34,11 +37,43 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(token) = std::env::var("JOBS_EXECUTOR_API_TOKEN") {
         builder = builder.api_token(token);
     }
+    if let Some((cert, key)) = pair("JOBS_EXECUTOR_TLS_CERT", "JOBS_EXECUTOR_TLS_KEY")? {
+        builder = builder.tls_listener(cert, key);
+    }
+    if let Ok(ca_file) = std::env::var("JOBS_EXECUTOR_TLS_CA_FILE") {
+        builder = builder.tls_ca_file(ca_file);
+    }
+    if let Some((cert, key)) = pair("JOBS_EXECUTOR_TLS_CLIENT_CERT", "JOBS_EXECUTOR_TLS_CLIENT_KEY")? {
+        builder = builder.tls_client_cert(cert, key);
+    }
     let executor = handlers::add_to(builder).build().context("invalid executor configuration")?;
 
     let listener =
         TcpListener::bind(("0.0.0.0", port)).await.with_context(|| format!("cannot listen on 0.0.0.0:{port}"))?;
-    executor.run_until(listener, shutdown_signal()).await.context("the executor failed")
+    let handle = executor.start(listener).await.context("the executor failed")?;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    let mut hangups =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
+    loop {
+        tokio::select! {
+            () = &mut stop => break,
+            _ = hangups.recv() => match handle.reload_tls() {
+                Ok(()) => tracing::info!("SIGHUP: TLS files read again"),
+                Err(error) => tracing::error!(%error, "SIGHUP: cannot reload TLS; still serving the previous certificate"),
+            },
+        }
+    }
+    handle.shutdown().await.context("the executor failed")
+}
+
+/// Two variables that go together: both set, or neither.
+fn pair(first: &str, second: &str) -> anyhow::Result<Option<(String, String)>> {
+    match (std::env::var(first), std::env::var(second)) {
+        (Ok(a), Ok(b)) => Ok(Some((a, b))),
+        (Err(_), Err(_)) => Ok(None),
+        _ => anyhow::bail!("{first} and {second} go together: set both or neither"),
+    }
 }
 
 fn env_or(key: &str, default: &str) -> String {

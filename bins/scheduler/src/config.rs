@@ -1,6 +1,7 @@
 //! The scheduler's configuration: built-in defaults, then YAML, then `JOBS_<SECTION>__<KEY>` variables.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Yaml};
@@ -8,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use jobs_api::{AuthConfig, ServerConfig};
 use jobs_engine::{AlertsConfig, RetentionConfig, SchedulerConfig};
+use jobs_model::tls::TlsError;
 use jobs_registry::{ExecutorsConfig, HealthCheckConfig};
 use jobs_storage::DatabaseConfig;
 
@@ -24,6 +26,63 @@ pub struct Config {
     pub retention: RetentionConfig,
     pub alerts: AlertsConfig,
     pub log: LogConfig,
+    pub tls: TlsConfig,
+}
+
+/// `tls`: how this instance's outgoing HTTPS (executors, health checks, alert webhooks) trusts and identifies.
+/// The platform's roots are always trusted; every key is a PEM file, empty when unused.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConfig {
+    /// CA certificates trusted besides the platform's (a private CA).
+    pub ca_file: String,
+    /// A client certificate chain, presented to executors that demand mutual TLS.
+    pub client_cert: String,
+    /// Its private key.
+    pub client_key: String,
+}
+
+impl TlsConfig {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.client_cert.is_empty() != self.client_key.is_empty() {
+            return Err("tls.client_cert and tls.client_key go together: set both or neither".to_owned());
+        }
+        Ok(())
+    }
+
+    /// The settings for outgoing HTTPS; `None` when every key is empty (the platform's roots, no client
+    /// certificate). The error names the key and the file.
+    pub fn client_config(&self) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
+        if self == &Self::default() {
+            return Ok(None);
+        }
+        let read = |key: &str, path: &str| -> Result<Option<Vec<u8>>, String> {
+            match path {
+                "" => Ok(None),
+                path => {
+                    std::fs::read(path).map(Some).map_err(|error| format!("tls.{key}: cannot read {path}: {error}"))
+                }
+            }
+        };
+        let roots = read("ca_file", &self.ca_file)?;
+        if let Some(pem) = &roots {
+            jobs_model::tls::certificates(pem).map_err(|error| format!("tls.ca_file: {} {error}", self.ca_file))?;
+        }
+        let cert = read("client_cert", &self.client_cert)?;
+        let key = read("client_key", &self.client_key)?;
+        let identity = cert.as_deref().zip(key.as_deref());
+        let config = jobs_model::tls::client_config(roots.as_deref(), identity).map_err(|error| match error {
+            TlsError::NoKey => format!("tls.client_key: {} {error}", self.client_key),
+            TlsError::BadKey(_) => {
+                format!("tls.client_key: {} does not fit {}: {error}", self.client_key, self.client_cert)
+            }
+            TlsError::NoCertificate | TlsError::BadCertificate(_) => {
+                format!("tls.client_cert: {} {error}", self.client_cert)
+            }
+            TlsError::Setup(_) => format!("tls: {error}"),
+        })?;
+        Ok(Some(Arc::new(config)))
+    }
 }
 
 /// The seed's `log` section.
@@ -86,6 +145,7 @@ impl Config {
         self.auth.validate()?;
         self.retention.validate()?;
         self.alerts.validate()?;
+        self.tls.validate()?;
         if self.log.max_files == 0 {
             return Err("log.max_files must be at least 1".to_owned());
         }

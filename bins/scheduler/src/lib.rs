@@ -18,7 +18,7 @@ use jobs_engine::{Engine, EngineParts, HttpExecutorClient};
 use jobs_registry::Registry;
 use jobs_storage::{SessionTag, Store};
 
-pub use crate::config::{Config, LogConfig, LogFormat};
+pub use crate::config::{Config, LogConfig, LogFormat, TlsConfig};
 pub use crate::logging::init_logging;
 
 /// A built scheduler instance, bound to its port and ready to run.
@@ -67,9 +67,13 @@ impl Application {
         let election = jobs_election::for_store(&store, &database_url, election_config, lease.clone());
         let (role, role_receiver) = watch::channel(Role::Follower);
         let registry = Arc::new(Registry::new(store.clone(), config.executors.clone()));
-        let client =
-            HttpExecutorClient::new(config.scheduler.dispatch_timeout.get(), config.auth.executor_secret.clone())
-                .context("cannot build the HTTP client for executors")?;
+        let tls = config.tls.client_config().map_err(|error| anyhow::anyhow!("invalid config: {error}"))?;
+        let client = HttpExecutorClient::new(
+            config.scheduler.dispatch_timeout.get(),
+            config.auth.executor_secret.clone(),
+            tls.as_deref(),
+        )
+        .context("cannot build the HTTP client for executors")?;
         let engine = Engine::new(EngineParts {
             store: store.clone(),
             registry,
@@ -86,8 +90,10 @@ impl Application {
             alerts: config.alerts.clone(),
             executor_secret: config.auth.executor_secret.clone(),
             clock: Arc::new(jobs_engine::SystemClock),
+            tls,
         });
-        let api = ApiServer::new(engine.clone(), &config.server, &config.auth);
+        let api = ApiServer::new(engine.clone(), &config.server, &config.auth)
+            .map_err(|error| anyhow::anyhow!("invalid config: {error}"))?;
         Ok(Self { listener, port, store, engine, election, role, api })
     }
 

@@ -23,7 +23,7 @@ use axum::routing::{get, post, put};
 use jobs_engine::Engine;
 
 pub use crate::auth::AuthConfig;
-pub use crate::config::ServerConfig;
+pub use crate::config::{ServerConfig, ServerTlsConfig};
 pub use crate::error::ApiError;
 pub use crate::server::ApiServer;
 

@@ -143,6 +143,8 @@ pub(crate) struct Alerter {
     secret: Option<Secret>,
     store: Store,
     metrics: Arc<Metrics>,
+    /// For HTTPS webhooks; `None` trusts the platform's roots.
+    tls: Option<Arc<rustls::ClientConfig>>,
     sender: mpsc::Sender<Queued>,
     /// Taken by the delivery loop when it starts.
     receiver: Mutex<Option<mpsc::Receiver<Queued>>>,
@@ -160,6 +162,7 @@ impl Alerter {
         secret: Option<Secret>,
         store: Store,
         metrics: Arc<Metrics>,
+        tls: Option<Arc<rustls::ClientConfig>>,
     ) -> Self {
         let config = config
             .normalized()
@@ -181,6 +184,7 @@ impl Alerter {
             secret,
             store,
             metrics,
+            tls,
             sender,
             receiver: Mutex::new(Some(receiver)),
             silences: Mutex::new(Silences::new(window)),

@@ -48,14 +48,23 @@ pub struct HttpExecutorClient {
 }
 
 impl HttpExecutorClient {
-    pub fn new(timeout: Duration, secret: Option<Secret>) -> Result<Self, reqwest::Error> {
+    /// `tls` sets the trusted roots and client certificate for `https://` instances; `None` trusts the platform's
+    /// roots and presents none.
+    pub fn new(
+        timeout: Duration,
+        secret: Option<Secret>,
+        tls: Option<&rustls::ClientConfig>,
+    ) -> Result<Self, reqwest::Error> {
         // The wall-clock limits are only a backstop; `awake_timeout` is the real one.
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(timeout.saturating_mul(3).saturating_add(BACKSTOP))
             .connect_timeout(timeout.saturating_add(BACKSTOP))
             .pool_max_idle_per_host(64)
-            .tcp_nodelay(true)
-            .build()?;
+            .tcp_nodelay(true);
+        if let Some(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls.clone());
+        }
+        let http = builder.build()?;
         Ok(Self { http, timeout, secret })
     }
 
@@ -128,13 +137,10 @@ pub(crate) async fn awake_timeout<T>(limit: Duration, future: impl std::future::
 
 /// reqwest's message repeats the URL; keep only the cause.
 fn without_url(error: &reqwest::Error) -> String {
-    let mut message = if error.is_timeout() { "timed out".to_owned() } else { "request failed".to_owned() };
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        message = cause.to_string();
-        source = cause.source();
+    match error.is_timeout() {
+        true => "timed out".to_owned(),
+        false => jobs_model::tls::explain(error),
     }
-    message
 }
 
 #[async_trait]

@@ -54,6 +54,9 @@ pub struct EngineParts {
     pub executor_secret: Option<Secret>,
     /// Where the engine reads the time.
     pub clock: Arc<dyn Clock>,
+    /// Outgoing HTTPS (health checks, alert webhooks): trusted roots and a client certificate; `None` trusts the
+    /// platform's roots and presents none.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// The scheduler core shared by the API and the background loops.
@@ -75,6 +78,7 @@ pub struct Engine {
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) started_at: Timestamp,
     pub(crate) health_check: HealthCheckConfig,
+    pub(crate) tls: Option<Arc<rustls::ClientConfig>>,
     pub(crate) retention: RetentionConfig,
     /// Tasks changed through this instance, for the planner (closed unless leading).
     pub(crate) changes: Arc<Mailbox<TaskId>>,
@@ -120,6 +124,7 @@ impl Engine {
             parts.executor_secret,
             parts.store.clone(),
             metrics.clone(),
+            parts.tls.clone(),
         ));
         let changes = Arc::new(Mailbox::default());
         let queue = Arc::new(Mailbox::default());
@@ -137,7 +142,7 @@ impl Engine {
             sent: sent.clone(),
         });
         let health = if parts.health_check.enabled {
-            HealthChecker::new(parts.registry.clone(), parts.health_check.clone()).ok()
+            HealthChecker::new(parts.registry.clone(), parts.health_check.clone(), parts.tls.as_deref()).ok()
         } else {
             None
         };
@@ -174,6 +179,7 @@ impl Engine {
             started_at: parts.clock.now(),
             clock: parts.clock,
             health_check: parts.health_check,
+            tls: parts.tls,
             retention: parts.retention,
             changes,
             queue,

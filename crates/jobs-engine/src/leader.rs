@@ -69,7 +69,7 @@ impl Leadership {
         let health_alerts = engine.alerts.clone().watch_health(engine.registry.health_changes());
         loops.push(("health alerts", tokio::spawn(health_alerts)));
         if engine.health_check.enabled {
-            match HealthChecker::new(engine.registry.clone(), engine.health_check.clone()) {
+            match HealthChecker::new(engine.registry.clone(), engine.health_check.clone(), engine.tls.as_deref()) {
                 Ok(checker) => loops.push(("health checks", tokio::spawn(checker.run()))),
                 Err(error) => tracing::error!(%error, "cannot start health checks"),
             }

@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
 
 use jobs_model::protocol::DeclaredTask;
+use jobs_model::tls;
 
 use crate::client::SchedulerClient;
 use crate::context::JobContext;
@@ -45,6 +47,16 @@ pub struct ExecutorBuilder {
     shutdown_timeout: Duration,
     credentials: Credentials,
     early_delivery: Duration,
+    tls: TlsFiles,
+}
+
+/// The PEM files of [`ExecutorBuilder::tls_ca_file`], [`ExecutorBuilder::tls_client_cert`] and
+/// [`ExecutorBuilder::tls_listener`], read by `build`.
+#[derive(Debug, Default)]
+struct TlsFiles {
+    ca_file: Option<PathBuf>,
+    client: Option<(PathBuf, PathBuf)>,
+    listener: Option<(PathBuf, PathBuf)>,
 }
 
 impl ExecutorBuilder {
@@ -63,6 +75,7 @@ impl ExecutorBuilder {
             shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             credentials: Credentials::default(),
             early_delivery: DEFAULT_EARLY_DELIVERY,
+            tls: TlsFiles::default(),
         }
     }
 
@@ -82,7 +95,8 @@ impl ExecutorBuilder {
         self
     }
 
-    /// The url schedulers reach this instance at; default `http://127.0.0.1:{port}`.
+    /// The url schedulers reach this instance at; default `http://127.0.0.1:{port}` (`https://` with
+    /// [`tls_listener`](Self::tls_listener)).
     pub fn base_url(mut self, base_url: impl Into<String>) -> Self {
         self.base_url = Some(base_url.into());
         self
@@ -168,14 +182,35 @@ impl ExecutorBuilder {
         self
     }
 
+    /// Trusts the CA certificates in this PEM file, besides the platform's roots, for HTTPS calls to the
+    /// scheduler (a private CA; the scheduler's `tls.ca_file`).
+    pub fn tls_ca_file(mut self, path: impl Into<PathBuf>) -> Self {
+        self.tls.ca_file = Some(path.into());
+        self
+    }
+
+    /// Presents this client certificate chain and key (PEM files) to a scheduler, or a proxy in front of it, that
+    /// demands mutual TLS.
+    pub fn tls_client_cert(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls.client = Some((cert.into(), key.into()));
+        self
+    }
+
+    /// Serves the executor protocol over HTTPS with this certificate chain and key (PEM files), for sites without
+    /// a TLS-terminating proxy; [`ExecutorHandle::reload_tls`](crate::ExecutorHandle::reload_tls) reads them again.
+    pub fn tls_listener(mut self, cert: impl Into<PathBuf>, key: impl Into<PathBuf>) -> Self {
+        self.tls.listener = Some((cert.into(), key.into()));
+        self
+    }
+
     /// Checks the options.
     ///
     /// # Errors
     ///
     /// [`Error::InvalidOption`] naming the option for an empty name or id, a url that is not
     /// `http(s)://`, a declared task without a handler, a task declared or handled twice, a
-    /// zero `max_concurrency`, an `early_delivery` over [`MAX_EARLY_DELIVERY`], or an empty `secret` or
-    /// `api_token`.
+    /// zero `max_concurrency`, an `early_delivery` over [`MAX_EARLY_DELIVERY`], an empty `secret` or
+    /// `api_token`, or a TLS file that cannot be read or used.
     pub fn build(self) -> Result<Executor> {
         let name = non_empty("name", self.name)?;
         let instance_id = self.instance_id.map(|id| non_empty("instance_id", id)).transpose()?;
@@ -214,7 +249,9 @@ impl ExecutorBuilder {
             _ => {}
         }
         let tasks = declared_tasks(self.declared, &self.handlers)?;
-        let client = SchedulerClient::new(scheduler_urls, self.credentials)?;
+        let client_tls = self.tls.client_config()?;
+        let listener_tls = self.tls.listener.map(ListenerTls::load).transpose()?;
+        let client = SchedulerClient::new(scheduler_urls, self.credentials, client_tls)?;
         Ok(Executor {
             name,
             instance_id,
@@ -227,8 +264,79 @@ impl ExecutorBuilder {
             max_concurrency: self.max_concurrency,
             shutdown_timeout: self.shutdown_timeout,
             early_delivery: self.early_delivery,
+            listener_tls,
         })
     }
+}
+
+impl TlsFiles {
+    /// The settings for HTTPS calls to the scheduler; `None` trusts the platform's roots and presents no
+    /// certificate.
+    fn client_config(&self) -> Result<Option<rustls::ClientConfig>> {
+        if self.ca_file.is_none() && self.client.is_none() {
+            return Ok(None);
+        }
+        let roots = self.ca_file.as_deref().map(|path| read_pem("tls_ca_file", path)).transpose()?;
+        if let (Some(pem), Some(path)) = (&roots, &self.ca_file) {
+            tls::certificates(pem).map_err(|error| tls_error("tls_ca_file", path, &error))?;
+        }
+        let identity = match &self.client {
+            Some((cert, key)) => Some((read_pem("tls_client_cert", cert)?, read_pem("tls_client_cert", key)?)),
+            None => None,
+        };
+        let pair = identity.as_ref().map(|(cert, key)| (cert.as_slice(), key.as_slice()));
+        let config = tls::client_config(roots.as_deref(), pair).map_err(|error| {
+            let (cert, key) = self.client.as_ref().map(|(cert, key)| (cert.as_path(), key.as_path())).unzip();
+            let path = match error {
+                tls::TlsError::NoKey | tls::TlsError::BadKey(_) => key,
+                _ => cert,
+            };
+            tls_error("tls_client_cert", path.unwrap_or(Path::new("")), &error)
+        })?;
+        Ok(Some(config))
+    }
+}
+
+/// [`ExecutorBuilder::tls_listener`]'s files and the certificate read from them.
+#[derive(Debug)]
+pub(crate) struct ListenerTls {
+    cert_file: PathBuf,
+    key_file: PathBuf,
+    pub(crate) cert: Arc<tls::ReloadableCert>,
+}
+
+impl ListenerTls {
+    fn load((cert_file, key_file): (PathBuf, PathBuf)) -> Result<Self> {
+        let key = Self::read(&cert_file, &key_file)?;
+        Ok(Self { cert_file, key_file, cert: Arc::new(tls::ReloadableCert::new(key)) })
+    }
+
+    fn read(cert_file: &Path, key_file: &Path) -> Result<rustls::sign::CertifiedKey> {
+        let cert = read_pem("tls_listener", cert_file)?;
+        let key = read_pem("tls_listener", key_file)?;
+        tls::certified_key(&cert, &key).map_err(|error| {
+            let path = match error {
+                tls::TlsError::NoKey | tls::TlsError::BadKey(_) => key_file,
+                _ => cert_file,
+            };
+            tls_error("tls_listener", path, &error)
+        })
+    }
+
+    /// Reads the files again and serves the new certificate to new connections.
+    pub(crate) fn reload(&self) -> Result<()> {
+        self.cert.replace(Self::read(&self.cert_file, &self.key_file)?);
+        Ok(())
+    }
+}
+
+fn read_pem(option: &'static str, path: &Path) -> Result<Vec<u8>> {
+    std::fs::read(path)
+        .map_err(|error| Error::invalid_option(option, format!("cannot read {}: {error}", path.display())))
+}
+
+fn tls_error(option: &'static str, path: &Path, error: &tls::TlsError) -> Error {
+    Error::invalid_option(option, format!("{} {error}", path.display()))
 }
 
 /// The declared tasks, then a schedule-less declaration for every other handler.

@@ -11,9 +11,10 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use jobs_model::protocol::{DeclaredTask, RegisterRequest};
-use jobs_model::{ErrorKind, ExecutorId};
+use jobs_model::{ErrorKind, ExecutorId, tls};
+use tokio_rustls::TlsAcceptor;
 
-use crate::builder::ExecutorBuilder;
+use crate::builder::{ExecutorBuilder, ListenerTls};
 use crate::client::SchedulerClient;
 use crate::error::{Error, Result};
 use crate::executions::Executions;
@@ -37,6 +38,8 @@ pub struct Executor {
     pub(crate) max_concurrency: usize,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) early_delivery: Duration,
+    /// HTTPS on the listener ([`ExecutorBuilder::tls_listener`]).
+    pub(crate) listener_tls: Option<ListenerTls>,
 }
 
 /// What the server, the runner and the registration loop share.
@@ -86,7 +89,8 @@ impl Executor {
         let local_addr = listener.local_addr().map_err(Error::LocalAddr)?;
         let port = local_addr.port();
         let instance_id = self.instance_id.unwrap_or_else(|| format!("{}-{port}", hostname()));
-        let base_url = self.base_url.unwrap_or_else(|| format!("http://127.0.0.1:{port}"));
+        let scheme = if self.listener_tls.is_some() { "https" } else { "http" };
+        let base_url = self.base_url.unwrap_or_else(|| format!("{scheme}://127.0.0.1:{port}"));
         // At most `MAX_EARLY_DELIVERY` after `build`, so it fits.
         let early_delivery_ms = u64::try_from(self.early_delivery.as_millis()).unwrap_or(u64::MAX);
         let request = RegisterRequest {
@@ -111,14 +115,19 @@ impl Executor {
 
         let (stop_server, server_stopped) = oneshot::channel::<()>();
         let router = server::router(shared.clone());
-        let server = tokio::spawn(
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async move {
-                    // A dropped handle stops the server as well.
-                    let _ = server_stopped.await;
-                })
-                .into_future(),
-        );
+        // A dropped handle stops the server as well.
+        let stopped = async move {
+            let _ = server_stopped.await;
+        };
+        let server = match &self.listener_tls {
+            None => tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped).into_future()),
+            Some(tls) => {
+                let config = tls::server_config(tls.cert.clone())
+                    .map_err(|error| Error::invalid_option("tls_listener", error.to_string()))?;
+                let listener = tls_listener::TlsListener::new(TlsAcceptor::from(Arc::new(config)), listener);
+                tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped).into_future())
+            }
+        };
         tracing::info!(%local_addr, base_url = %base_url, instance_id = %shared.instance_id, "executor listening");
 
         let (stop_registration, registration_stopped) = watch::channel(false);
@@ -133,6 +142,7 @@ impl Executor {
             registration,
             stop_server,
             server,
+            listener_tls: self.listener_tls,
         })
     }
 }
@@ -148,6 +158,7 @@ pub struct ExecutorHandle {
     registration: JoinHandle<()>,
     stop_server: oneshot::Sender<()>,
     server: JoinHandle<std::io::Result<()>>,
+    listener_tls: Option<ListenerTls>,
 }
 
 impl ExecutorHandle {
@@ -159,6 +170,17 @@ impl ExecutorHandle {
     /// The url advertised to the scheduler.
     pub fn base_url(&self) -> &str {
         &self.base_url
+    }
+
+    /// Reads the [`tls_listener`](crate::ExecutorBuilder::tls_listener) files again (a renewed certificate, on
+    /// SIGHUP say): new connections get the new certificate, open ones keep theirs. Without `tls_listener`,
+    /// nothing happens.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidOption`] naming the file that cannot be read or used; the previous certificate stays.
+    pub fn reload_tls(&self) -> Result<()> {
+        self.listener_tls.as_ref().map_or(Ok(()), ListenerTls::reload)
     }
 
     /// This instance's id within its group.

@@ -131,6 +131,52 @@ pub fn server_config(cert: Arc<ReloadableCert>) -> Result<rustls::ServerConfig, 
     Ok(config)
 }
 
+/// What went wrong on the wire, in one line: a TLS failure in words an operator can act on, otherwise the deepest
+/// cause of `error` (refused, reset, a DNS failure), since the outer ones repeat the URL.
+pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut cause = error;
+    loop {
+        if let Some(tls) = tls_error(cause) {
+            return explain_tls(tls);
+        }
+        match cause.source() {
+            Some(source) => cause = source,
+            None => return cause.to_string(),
+        }
+    }
+}
+
+/// The rustls error `error` is or wraps: it reaches here inside `io::Error`s, whose `source` skips what they wrap.
+fn tls_error<'a>(mut error: &'a (dyn std::error::Error + 'static)) -> Option<&'a rustls::Error> {
+    loop {
+        if let Some(tls) = error.downcast_ref::<rustls::Error>() {
+            return Some(tls);
+        }
+        error = error.downcast_ref::<std::io::Error>()?.get_ref()?;
+    }
+}
+
+fn explain_tls(error: &rustls::Error) -> String {
+    use rustls::{AlertDescription, Error};
+    match error {
+        Error::InvalidCertificate(reason) => format!(
+            "TLS: the server's certificate is not trusted ({reason:?}): is its CA in the trusted roots (`tls.ca_file`), \
+             and does it name this host?"
+        ),
+        Error::AlertReceived(AlertDescription::ProtocolVersion) => {
+            "TLS: the server accepts no TLS version offered here (1.2 or 1.3)".to_owned()
+        }
+        Error::AlertReceived(
+            AlertDescription::CertificateRequired | AlertDescription::BadCertificate | AlertDescription::UnknownCA,
+        ) => "TLS: the server refused this client's certificate, or wants one (`tls.client_cert`)".to_owned(),
+        Error::AlertReceived(alert) => format!("TLS: the server ended the handshake ({alert:?})"),
+        Error::PeerIncompatible(reason) => {
+            format!("TLS: the server shares no protocol version or cipher suite with this client ({reason:?})")
+        }
+        other => format!("TLS: {other}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

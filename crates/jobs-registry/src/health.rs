@@ -40,12 +40,21 @@ pub struct HealthChecker {
 }
 
 impl HealthChecker {
-    pub fn new(registry: Arc<Registry>, config: HealthCheckConfig) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+    /// `tls` sets the trusted roots and client certificate for `https://` instances; `None` trusts the platform's
+    /// roots and presents none.
+    pub fn new(
+        registry: Arc<Registry>,
+        config: HealthCheckConfig,
+        tls: Option<&rustls::ClientConfig>,
+    ) -> Result<Self, reqwest::Error> {
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout.get())
             .connect_timeout(config.timeout.get())
-            .pool_max_idle_per_host(2)
-            .build()?;
+            .pool_max_idle_per_host(2);
+        if let Some(tls) = tls {
+            builder = builder.tls_backend_preconfigured(tls.clone());
+        }
+        let http = builder.build()?;
         Ok(Self { registry, config, http })
     }
 
@@ -165,12 +174,6 @@ async fn probe(http: &reqwest::Client, url: &str) -> Probe {
         Ok(response) if response.status().is_success() => Probe::Healthy,
         Ok(response) => Probe::Unhealthy(format!("health check answered HTTP {}", response.status().as_u16())),
         Err(error) if error.is_timeout() => Probe::Unhealthy("health check timed out".to_owned()),
-        Err(error) => {
-            let mut cause: &dyn std::error::Error = &error;
-            while let Some(source) = cause.source() {
-                cause = source;
-            }
-            Probe::Unhealthy(format!("health check failed: {cause}"))
-        }
+        Err(error) => Probe::Unhealthy(format!("health check failed: {}", jobs_model::tls::explain(&error))),
     }
 }

@@ -25,3 +25,4 @@ mod request_ids;
 mod schedules;
 mod seed;
 mod support;
+mod tls;

@@ -116,6 +116,14 @@ impl TestApp {
         page["items"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Talks to an instance serving `server.tls` whose certificate a CA in `ca_pem` signed.
+    pub(crate) fn over_https(mut self, ca_pem: &str) -> Self {
+        self.address = self.address.replacen("http://", "https://", 1);
+        let ca = reqwest::Certificate::from_pem(ca_pem.as_bytes()).expect("the CA is PEM");
+        self.client = reqwest::Client::builder().add_root_certificate(ca).build().expect("an HTTPS client");
+        self
+    }
+
     /// Stops the application and drops its database.
     pub(crate) async fn stop(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -125,6 +125,7 @@ async fn test_router() -> axum::Router {
         alerts: Default::default(),
         executor_secret: None,
         clock: std::sync::Arc::new(jobs_engine::SystemClock),
+        tls: None,
     });
     crate::router(engine, &ServerConfig::default(), &AuthConfig::default())
 }

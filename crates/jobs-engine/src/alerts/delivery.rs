@@ -31,12 +31,14 @@ impl Alerter {
     pub(crate) async fn run(self: Arc<Self>, mut shutdown: watch::Receiver<bool>) {
         let receiver = self.receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
         let (Some(mut receiver), Some(config)) = (receiver, self.config.clone()) else { return };
-        let http = match reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .timeout(config.timeout.get())
             .connect_timeout(config.timeout.get())
-            .pool_max_idle_per_host(2)
-            .build()
-        {
+            .pool_max_idle_per_host(2);
+        if let Some(tls) = &self.tls {
+            builder = builder.tls_backend_preconfigured(tls.as_ref().clone());
+        }
+        let http = match builder.build() {
             Ok(http) => http,
             Err(error) => {
                 tracing::error!(%error, "cannot build the HTTP client for alerts; alerts are off");
@@ -145,14 +147,10 @@ impl Alerter {
     }
 }
 
-/// The innermost cause of a request error (reqwest's own message repeats the URL).
+/// What went wrong with a request, without the URL that reqwest's own message repeats.
 fn cause(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        return "timed out".to_owned();
+    match error.is_timeout() {
+        true => "timed out".to_owned(),
+        false => jobs_model::tls::explain(error),
     }
-    let mut cause: &dyn std::error::Error = error;
-    while let Some(source) = cause.source() {
-        cause = source;
-    }
-    cause.to_string()
 }

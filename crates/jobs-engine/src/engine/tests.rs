@@ -47,6 +47,7 @@ async fn follower() -> (Arc<Engine>, watch::Sender<Role>) {
         alerts: Default::default(),
         executor_secret: None,
         clock: Arc::new(SystemClock),
+        tls: None,
     });
     (engine, role)
 }
