@@ -160,7 +160,7 @@ fn explain_tls(error: &rustls::Error) -> String {
     use rustls::{AlertDescription, Error};
     match error {
         Error::InvalidCertificate(reason) => format!(
-            "TLS: the server's certificate is not trusted ({reason:?}): is its CA in the trusted roots (`tls.ca_file`), \
+            "TLS: the server's certificate is not trusted ({reason:?}): is its CA in the trusted roots (tls.ca_file), \
              and does it name this host?"
         ),
         Error::AlertReceived(AlertDescription::ProtocolVersion) => {
@@ -168,7 +168,7 @@ fn explain_tls(error: &rustls::Error) -> String {
         }
         Error::AlertReceived(
             AlertDescription::CertificateRequired | AlertDescription::BadCertificate | AlertDescription::UnknownCA,
-        ) => "TLS: the server refused this client's certificate, or wants one (`tls.client_cert`)".to_owned(),
+        ) => "TLS: the server refused this client's certificate, or wants one (tls.client_cert)".to_owned(),
         Error::AlertReceived(alert) => format!("TLS: the server ended the handshake ({alert:?})"),
         Error::PeerIncompatible(reason) => {
             format!("TLS: the server shares no protocol version or cipher suite with this client ({reason:?})")

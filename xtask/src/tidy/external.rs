@@ -55,6 +55,21 @@ const RULES: &[Rule] = &[
         reason: "the web console's pages are templates of the API crate, served by the same router",
     },
     Rule {
+        crates: &["tls-listener", "tokio-rustls"],
+        who: Who::Only(&["jobs-api", "jobs-executor"]),
+        reason: "only the API's and the SDK's listeners accept TLS connections",
+    },
+    Rule {
+        crates: &["rustls-platform-verifier"],
+        who: Who::Only(&["jobs-model"]),
+        reason: "outgoing HTTPS trusts roots in one place, `jobs_model::tls::client_config`",
+    },
+    Rule {
+        crates: &["sqlx"],
+        who: Who::Only(&["jobs-storage"]),
+        reason: "named only to turn on the drivers' TLS and RSA login; queries go through sea-orm",
+    },
+    Rule {
         crates: &["tokio", "sea-orm", "axum", "reqwest"],
         who: Who::Not(&["jobs-model"]),
         reason: "`jobs-model` does no I/O: its types and pure functions take time and input from their caller",
