@@ -36,6 +36,16 @@
 //! executor sends is then signed, and `/execute` and `/cancel` take only requests the scheduler
 //! signed. With `auth.api_tokens` only, [`ExecutorBuilder::api_token`] sends a bearer token.
 //!
+//! # TLS
+//!
+//! `https://` scheduler urls work with the platform's trusted roots; [`ExecutorBuilder::tls_ca_file`] trusts a
+//! private CA besides them, and [`ExecutorBuilder::tls_client_cert`] presents a client certificate where mutual TLS
+//! is required. [`ExecutorBuilder::tls_listener`] serves `/execute`, `/cancel` and `/health` over HTTPS (the
+//! default `base_url` is then `https://127.0.0.1:{port}`; give one the certificate names), and
+//! [`ExecutorHandle::reload_tls`] puts a renewed certificate in service. The scheduler trusts it through its own
+//! `tls.ca_file`. Every file is read by [`ExecutorBuilder::build`], so a missing or mismatched one is an
+//! [`Error::InvalidOption`] naming it.
+//!
 //! # Early delivery
 //!
 //! By default an executor asks the scheduler for early delivery ([`DEFAULT_EARLY_DELIVERY`], one second): a fire

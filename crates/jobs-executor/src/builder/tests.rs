@@ -105,3 +105,29 @@ fn urls_lose_their_trailing_slashes() {
     assert_eq!(http_url("base_url", " http://a:1// ").unwrap(), "http://a:1");
     assert_eq!(http_url("base_url", "https://b").unwrap(), "https://b");
 }
+
+#[test]
+fn tls_files_are_read_at_build_and_a_bad_one_is_named() {
+    let dir = std::env::temp_dir().join(format!("jobs-executor-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap();
+    let (cert_file, key_file, missing) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("missing.pem"));
+    std::fs::write(&cert_file, cert.pem()).unwrap();
+    std::fs::write(&key_file, key.serialize_pem()).unwrap();
+
+    let built = Executor::builder("g")
+        .tls_listener(&cert_file, &key_file)
+        .tls_ca_file(&cert_file)
+        .tls_client_cert(&cert_file, &key_file)
+        .build();
+    assert!(built.is_ok(), "{built:?}");
+    let error = Executor::builder("g").tls_listener(&missing, &key_file).build().unwrap_err().to_string();
+    assert!(error.starts_with("invalid executor option `tls_listener`: cannot read"), "{error}");
+    assert!(error.contains("missing.pem"), "{error}");
+    let error = Executor::builder("g").tls_listener(&cert_file, &cert_file).build().unwrap_err().to_string();
+    assert!(error.contains("cert.pem holds no PEM private key"), "{error}");
+    let error = Executor::builder("g").tls_ca_file(&key_file).build().unwrap_err().to_string();
+    assert!(error.contains("`tls_ca_file`") && error.contains("key.pem holds no PEM certificate"), "{error}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
