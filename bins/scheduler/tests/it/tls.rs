@@ -117,6 +117,28 @@ async fn boom(_: JobContext) -> Result<Value, JobError> {
     Err(JobError::new("boom"))
 }
 
+/// Registers an instance at `base_url` that can run `tick`, as an executor not built on the SDK would.
+async fn register(app: &TestApp, instance_id: &str, base_url: &str) {
+    let registration =
+        json!({"name": "raw", "instance_id": instance_id, "base_url": base_url, "tasks": [{"task_name": "tick"}]});
+    let (status, body) = app.post("/api/v1/executors/register", registration).await;
+    assert!(status == 200 || status == 201, "{body}");
+}
+
+/// Triggers a new task `tick` (no retries) and returns the error its execution failed with.
+async fn failed_fire(app: &TestApp) -> String {
+    app.create_task(json!({"name": "tick", "cron_expression": "@every 1h", "max_retry": 0})).await;
+    let (status, body) = app.post("/api/v1/tasks/tick/trigger", json!({})).await;
+    assert!((200..300).contains(&status), "{body}");
+    let execution_id = body["execution_id"].as_str().expect("an execution id").to_owned();
+    let failed = wait_for("the fire to fail at the handshake", Duration::from_secs(30), || async {
+        let (_, execution) = app.get(&format!("/api/v1/executions/{execution_id}")).await;
+        (execution["status"] == "failed").then_some(execution)
+    })
+    .await;
+    failed["error"].as_str().expect("a failed execution says why").to_owned()
+}
+
 /// An SDK executor serving HTTPS with `pki`'s certificate and calling the scheduler over HTTPS.
 async fn https_executor(app: &TestApp, pki: &Pki) -> ExecutorHandle {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
@@ -213,16 +235,7 @@ async fn an_executor_whose_certificate_no_trusted_ca_signed_fails_its_fires_with
         .expect("executor starts");
     tokio::time::timeout(Duration::from_secs(30), executor.registered()).await.expect("executor registers");
 
-    app.create_task(json!({"name": "tick", "cron_expression": "@every 1h", "max_retry": 0})).await;
-    let (status, body) = app.post("/api/v1/tasks/tick/trigger", json!({})).await;
-    assert!((200..300).contains(&status), "{body}");
-    let execution_id = body["execution_id"].as_str().expect("an execution id").to_owned();
-    let failed = wait_for("the fire to fail at the handshake", Duration::from_secs(30), || async {
-        let (_, execution) = app.get(&format!("/api/v1/executions/{execution_id}")).await;
-        (execution["status"] == "failed").then_some(execution)
-    })
-    .await;
-    let error = failed["error"].as_str().unwrap_or_default();
+    let error = failed_fire(&app).await;
     assert!(error.contains(executor.base_url()), "names the endpoint: {error}");
     assert!(error.contains("TLS: the server's certificate is not trusted (UnknownIssuer)"), "says why: {error}");
     assert!(!error.contains('\n'), "one line: {error}");
@@ -283,4 +296,54 @@ async fn sighup_makes_the_listener_serve_the_renewed_certificate() {
     })
     .await;
     renewed_app.stop().await;
+}
+
+/// A server that answers every TLS handshake with a fatal `protocol_version` alert, as one that speaks only TLS
+/// versions older than 1.2 does.
+async fn old_tls_server() -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("port");
+    let url = format!("https://127.0.0.1:{}", listener.local_addr().expect("address").port());
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut hello = [0_u8; 1024];
+                let _ = stream.read(&mut hello).await;
+                // An alert record (21), TLS 1.0, two bytes: fatal (2), protocol_version (70).
+                let _ = stream.write_all(&[21, 3, 1, 0, 2, 2, 70]).await;
+            });
+        }
+    });
+    url
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_with_no_tls_version_in_common_fails_its_fire_at_once_saying_so() {
+    let app = spawn_app_with(Backend::Sqlite, |config| config.health_check.enabled = false).await.expect("sqlite");
+    let base_url = old_tls_server().await;
+    register(&app, "old-1", &base_url).await;
+
+    let error = failed_fire(&app).await;
+    assert!(error.contains(&format!("{base_url}/execute")), "names the endpoint: {error}");
+    assert!(error.contains("TLS: the server accepts no TLS version offered here (1.2 or 1.3)"), "says why: {error}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_demanding_a_client_certificate_the_scheduler_lacks_fails_its_fire_saying_so() {
+    let pki = Pki::new();
+    let (hook, _) = https_webhook(&pki).await;
+    let base_url = hook.trim_end_matches("/hook").to_owned();
+    let app = spawn_app_with(Backend::Sqlite, |config| {
+        config.health_check.enabled = false;
+        config.tls.ca_file = pki.file("ca.pem");
+    })
+    .await
+    .expect("sqlite");
+    register(&app, "mtls-1", &base_url).await;
+
+    let error = failed_fire(&app).await;
+    assert!(error.contains(&format!("{base_url}/execute")), "names the endpoint: {error}");
+    assert!(error.contains("TLS: the server refused this client's certificate, or wants one"), "says why: {error}");
+    app.stop().await;
 }
