@@ -40,7 +40,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
         ],
     ),
     ("example-executor", &["jobs-executor"]),
-    ("xtask", &["jobs-migrations", "jobs-executor", "jobs-model"]),
+    ("xtask", &["jobs-migrations", "jobs-executor", "jobs-model", "jobs-storage"]),
 ];
 
 /// Each workspace package's normal and build dependencies (dev-dependencies are exempt), by package name.

@@ -272,7 +272,7 @@ pub(crate) async fn open(url: &str, backend: Backend, pool: &Pool<'_>) -> Result
         |reason: String, cause: Option<DbErr>| Error::Connect { address: redact_url(url), reason, cause };
     match tokio::time::timeout(CONNECT_TIMEOUT, Database::connect(options)).await {
         Ok(Ok(db)) => Ok(db),
-        Ok(Err(err)) => Err(connect_error(reason(&err), Some(err))),
+        Ok(Err(err)) => Err(connect_error(reason(&err, backend), Some(err))),
         // The pool retries refused connections (a server starting up) until this deadline.
         Err(_) => Err(connect_error(
             format!("no connection within {}s (server down, refusing or unreachable)", CONNECT_TIMEOUT.as_secs()),
@@ -281,13 +281,41 @@ pub(crate) async fn open(url: &str, backend: Backend, pool: &Pool<'_>) -> Result
     }
 }
 
-/// The driver's own message, without sea-orm's "Connection Error:" wrapping.
-fn reason(err: &DbErr) -> String {
+/// The driver's own message, without sea-orm's "Connection Error:" wrapping; a refused server certificate is
+/// said to be one, in place of the driver's "error communicating with database".
+fn reason(err: &DbErr, backend: Backend) -> String {
     match err {
-        DbErr::Conn(RuntimeErr::SqlxError(inner)) => inner.to_string(),
+        DbErr::Conn(RuntimeErr::SqlxError(inner)) => {
+            refused_certificate(inner, backend).unwrap_or_else(|| inner.to_string())
+        }
         DbErr::Conn(RuntimeErr::Internal(message)) => message.clone(),
         other => other.to_string(),
     }
+}
+
+/// What is wrong with the server's TLS certificate, when the handshake refused it.
+fn refused_certificate(err: &sea_orm::sqlx::Error, backend: Backend) -> Option<String> {
+    use rustls::CertificateError as Problem;
+    let sea_orm::sqlx::Error::Io(io) = err else {
+        return None;
+    };
+    let refusal = io.get_ref()?.downcast_ref::<rustls::Error>()?;
+    let rustls::Error::InvalidCertificate(problem) = refusal else {
+        return None;
+    };
+    let ca_option = if backend == Backend::MySql { "ssl-ca" } else { "sslrootcert" };
+    let why = match problem {
+        Problem::UnknownIssuer => format!("no CA in `{ca_option}` signed it"),
+        Problem::NotValidForName | Problem::NotValidForNameContext { .. } => {
+            "it is not issued for the host the URL names".to_owned()
+        }
+        Problem::Expired
+        | Problem::ExpiredContext { .. }
+        | Problem::NotValidYet
+        | Problem::NotValidYetContext { .. } => "it is outside its validity period".to_owned(),
+        _ => format!("check it against the CA in `{ca_option}`"),
+    };
+    Some(format!("the server's TLS certificate is not trusted: {why} ({refusal})"))
 }
 
 /// Whether connecting failed only because the database does not exist yet.
@@ -332,7 +360,7 @@ async fn create_database(url: &str, backend: Backend) -> Result<()> {
     server.close().await.ok();
     result.map_err(|err| Error::Connect {
         address: redact_url(url),
-        reason: format!("cannot create database `{database}`: {}", reason(&err)),
+        reason: format!("cannot create database `{database}`: {}", reason(&err, backend)),
         cause: Some(err),
     })
 }

@@ -1,8 +1,11 @@
 //! Test support (feature `testing`): fresh migrated stores on SQLite, and on throwaway MySQL/PostgreSQL databases.
 //!
 //! The servers come from `JOBS_TEST_MYSQL_URL` / `JOBS_TEST_POSTGRES_URL`, defaulting to the local ones.
+//! `servers` starts private servers (TLS among their settings) for tests that need their own.
 //! An unreachable server skips the test with one "skipping" line, except under `CI=true`, where it fails.
 #![allow(clippy::print_stderr, reason = "a skipped test says so on stderr, the test harness's channel")]
+
+pub mod servers;
 
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
@@ -194,9 +197,14 @@ impl Server {
                 "pg_ctlcluster --skip-systemctl-redirect $(ls /etc/postgresql) main start",
             ),
         };
-        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
+        if under_ci() {
             panic!("{name} is required under CI=true but {reason}; start it with `{start}` or point {var} at a server");
         }
         eprintln!("skipping: {name} unreachable ({reason}); start it with `{start}` or set {var}");
     }
+}
+
+/// Whether tests run under `CI=true`, where a missing database fails them instead of skipping them.
+fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|ci| ci == "true")
 }

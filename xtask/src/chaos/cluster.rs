@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 
 use jobs_executor::ExecutorHandle;
 use jobs_model::Timestamp;
+use jobs_storage::testing::servers::spare_port;
 
-use crate::chaos::servers::spare_port;
 use crate::chaos::verdict::Outcome;
 use crate::chaos::{Context, proxy};
 use crate::procs::{

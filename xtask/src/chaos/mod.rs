@@ -8,7 +8,6 @@ mod leader;
 mod observe;
 mod outage;
 mod proxy;
-mod servers;
 mod sqlite;
 mod verdict;
 
@@ -16,7 +15,8 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
-use crate::chaos::servers::DatabaseServer;
+use jobs_storage::testing::servers::DatabaseServer;
+
 use crate::chaos::verdict::Outcome;
 use crate::procs::fresh_database;
 
@@ -62,6 +62,15 @@ impl Backend {
             "postgres" | "postgresql" => Some(Self::Postgres),
             "sqlite" => Some(Self::Sqlite),
             _ => None,
+        }
+    }
+
+    /// The storage crate's name for this backend, whose servers the harness starts.
+    fn storage(self) -> anyhow::Result<jobs_storage::Backend> {
+        match self {
+            Self::MariaDb => Ok(jobs_storage::Backend::MySql),
+            Self::Postgres => Ok(jobs_storage::Backend::Postgres),
+            Self::Sqlite => anyhow::bail!("SQLite has no server to start"),
         }
     }
 
@@ -217,7 +226,7 @@ async fn interrupt() {
 
 /// A server of the harness's own for `backend` and a fresh database on it.
 pub(crate) async fn database(ctx: &Context, backend: Backend) -> anyhow::Result<(DatabaseServer, String)> {
-    let server = DatabaseServer::start(backend, &ctx.dir, &ctx.dir.join("logs")).await?;
+    let server = DatabaseServer::start(backend.storage()?, &ctx.dir, &ctx.dir.join("logs")).await?;
     let url = fresh_database(&server.url(), "jobs_chaos").await?;
     Ok((server, url))
 }

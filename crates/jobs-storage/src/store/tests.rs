@@ -82,3 +82,33 @@ async fn sqlite_test_stores_are_separate() {
     assert_eq!(a.store().url_redacted(), "sqlite::memory:");
     a.drop().await;
 }
+
+/// A connection error as the drivers report a TLS handshake that refused the server's certificate.
+fn refused(problem: rustls::CertificateError) -> sea_orm::DbErr {
+    let io = std::io::Error::new(std::io::ErrorKind::InvalidData, rustls::Error::InvalidCertificate(problem));
+    sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(sea_orm::sqlx::Error::Io(io))))
+}
+
+#[test]
+fn refused_server_certificates_are_said_to_be_one() {
+    use super::reason;
+    use rustls::CertificateError;
+    assert_eq!(
+        reason(&refused(CertificateError::UnknownIssuer), Backend::MySql),
+        "the server's TLS certificate is not trusted: no CA in `ssl-ca` signed it \
+         (invalid peer certificate: UnknownIssuer)"
+    );
+    assert_eq!(
+        reason(&refused(CertificateError::NotValidForName), Backend::Postgres),
+        "the server's TLS certificate is not trusted: it is not issued for the host the URL names \
+         (invalid peer certificate: NotValidForName)"
+    );
+    assert_eq!(
+        reason(&refused(CertificateError::Expired), Backend::Postgres),
+        "the server's TLS certificate is not trusted: it is outside its validity period \
+         (invalid peer certificate: Expired)"
+    );
+    let other = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
+    let other = sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(other.into())));
+    assert_eq!(reason(&other, Backend::MySql), "error communicating with database: reset by peer");
+}
