@@ -7,6 +7,7 @@ use std::sync::Arc;
 use axum::Router;
 use jobs_model::tls::{ReloadableCert, server_config};
 use tokio::net::TcpListener;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 use jobs_engine::Engine;
 
@@ -49,37 +50,31 @@ impl ApiServer {
         };
         let config = server_config(tls.cert.clone()).map_err(std::io::Error::other)?;
         let listener = tls_listener::TlsListener::new(tokio_rustls::TlsAcceptor::from(Arc::new(config)), listener);
-        let reloads = tokio::spawn(reload_on_hangup(tls));
+        // Watched before the first connection is served, so that a SIGHUP never finds the process without a handler.
+        let reloads = tokio::spawn(reload_on_hangup(tls, hangups()));
         let served = axum::serve(listener, self.router).with_graceful_shutdown(shutdown).await;
         reloads.abort();
         served
     }
 }
 
+/// The process's SIGHUPs from now on; `None` (logged) when they cannot be watched.
+fn hangups() -> Option<Signal> {
+    signal(SignalKind::hangup())
+        .inspect_err(|error| tracing::warn!(%error, "cannot watch SIGHUP; server.tls is read only at start"))
+        .ok()
+}
+
 /// Reads `server.tls` again on every SIGHUP; a bad file keeps the certificate being served, and says why.
-async fn reload_on_hangup(tls: Tls) {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let mut hangups = match signal(SignalKind::hangup()) {
-            Ok(hangups) => hangups,
-            Err(error) => {
-                tracing::warn!(%error, "cannot watch SIGHUP; server.tls is read only at start");
-                return;
+async fn reload_on_hangup(tls: Tls, hangups: Option<Signal>) {
+    let Some(mut hangups) = hangups else { return };
+    while hangups.recv().await.is_some() {
+        match tls.files.load() {
+            Ok(key) => {
+                tls.cert.replace(key);
+                tracing::info!(cert = %tls.files.cert, "server.tls reloaded: new connections get the new certificate");
             }
-        };
-        while hangups.recv().await.is_some() {
-            match tls.files.load() {
-                Ok(key) => {
-                    tls.cert.replace(key);
-                    tracing::info!(cert = %tls.files.cert, "server.tls reloaded: new connections get the new certificate");
-                }
-                Err(error) => {
-                    tracing::error!(%error, "cannot reload server.tls; still serving the previous certificate")
-                }
-            }
+            Err(error) => tracing::error!(%error, "cannot reload server.tls; still serving the previous certificate"),
         }
     }
-    #[cfg(not(unix))]
-    let _ = tls;
 }

@@ -52,11 +52,11 @@ impl DatabaseConfig {
 
     /// Checks the URL and the pool settings; an error names the key.
     pub fn validate(&self) -> Result<()> {
-        self.resolved_url()?;
+        let url = self.resolved_url()?;
         if self.acquire_timeout.get().is_zero() {
             return Err(Error::Config("`database.acquire_timeout` must be greater than zero".to_owned()));
         }
-        Ok(())
+        tls_files_readable(&url)
     }
 
     /// The URL to connect to: `url` if set, else MySQL from `host` and friends, else the SQLite default.
@@ -130,6 +130,20 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// Percent-encodes everything but RFC 3986 unreserved characters, for user names and passwords in URLs.
+/// The URL's TLS options that name files (`ssl-ca`, `sslrootcert`, client certificates and keys) must name readable
+/// ones: the drivers would say only "No such file or directory", without which file.
+fn tls_files_readable(url: &str) -> Result<()> {
+    const FILE_OPTIONS: [&str; 6] = ["ssl-ca", "ssl-cert", "ssl-key", "sslrootcert", "sslcert", "sslkey"];
+    let Some(query) = url.split_once('?').map(|(_, query)| query) else { return Ok(()) };
+    let files = url::form_urlencoded::parse(query.as_bytes()).filter(|(key, _)| FILE_OPTIONS.contains(&key.as_ref()));
+    for (option, path) in files {
+        if let Err(error) = std::fs::File::open(path.as_ref()) {
+            return Err(Error::Config(format!("`database.url` names {option}={path}, which cannot be read: {error}")));
+        }
+    }
+    Ok(())
+}
+
 fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {

@@ -67,3 +67,15 @@ fn deserializes_the_seed_section_and_rejects_unknown_keys() {
     assert_eq!(config.max_connections, 10);
     assert!(serde_json::from_str::<DatabaseConfig>(r#"{"hots": "mysql"}"#).is_err());
 }
+
+#[test]
+fn tls_files_in_the_url_must_be_readable() {
+    let here = env!("CARGO_MANIFEST_PATH");
+    let readable = format!("mysql://root@db:3306/jobs?ssl-mode=VERIFY_CA&ssl-ca={here}");
+    assert!(DatabaseConfig::from_url(readable).validate().is_ok());
+    let missing = "postgres://jobs@db/jobs?sslmode=verify-full&sslrootcert=/nowhere/ca.pem";
+    let error = DatabaseConfig::from_url(missing).validate().unwrap_err().to_string();
+    assert!(error.contains("`database.url` names sslrootcert=/nowhere/ca.pem, which cannot be read"), "{error}");
+    let error = DatabaseConfig::from_url("mysql://root@db/jobs?ssl-key=%2Fnowhere%2Fkey.pem").validate().unwrap_err();
+    assert!(error.to_string().contains("ssl-key=/nowhere/key.pem"), "{error}");
+}
