@@ -19,6 +19,9 @@ use tracing_subscriber::EnvFilter;
 async fn main() -> anyhow::Result<()> {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt().with_env_filter(filter).init();
+    // From the start, so that a SIGHUP (a certificate renewed) never meets the default action, which ends the process.
+    let mut hangups =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
 
     let port: u16 = env_or("JOBS_EXECUTOR_PORT", "9090").parse().context("JOBS_EXECUTOR_PORT is not a port number")?;
     let scheduler_urls = env_or("JOBS_SCHEDULER_URL", DEFAULT_SCHEDULER_URL);
@@ -37,10 +40,11 @@ async fn main() -> anyhow::Result<()> {
     if let Ok(token) = std::env::var("JOBS_EXECUTOR_API_TOKEN") {
         builder = builder.api_token(token);
     }
-    if let Some((cert, key)) = pair("JOBS_EXECUTOR_TLS_CERT", "JOBS_EXECUTOR_TLS_KEY")? {
+    let listener_tls = pair("JOBS_EXECUTOR_TLS_CERT", "JOBS_EXECUTOR_TLS_KEY")?;
+    if let Some((cert, key)) = listener_tls.clone() {
         builder = builder.tls_listener(cert, key);
     }
-    if let Ok(ca_file) = std::env::var("JOBS_EXECUTOR_TLS_CA_FILE") {
+    if let Some(ca_file) = env("JOBS_EXECUTOR_TLS_CA_FILE") {
         builder = builder.tls_ca_file(ca_file);
     }
     if let Some((cert, key)) = pair("JOBS_EXECUTOR_TLS_CLIENT_CERT", "JOBS_EXECUTOR_TLS_CLIENT_KEY")? {
@@ -53,25 +57,31 @@ async fn main() -> anyhow::Result<()> {
     let handle = executor.start(listener).await.context("the executor failed")?;
     let stop = shutdown_signal();
     tokio::pin!(stop);
-    let mut hangups =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).context("cannot listen for SIGHUP")?;
     loop {
         tokio::select! {
             () = &mut stop => break,
-            _ = hangups.recv() => match handle.reload_tls() {
-                Ok(()) => tracing::info!("SIGHUP: TLS files read again"),
-                Err(error) => tracing::error!(%error, "SIGHUP: cannot reload TLS; still serving the previous certificate"),
+            _ = hangups.recv() => match (&listener_tls, handle.reload_tls()) {
+                (None, _) => tracing::info!("SIGHUP: nothing to reload (JOBS_EXECUTOR_TLS_CERT is not set)"),
+                (Some(_), Ok(())) => tracing::info!("SIGHUP: the TLS certificate was read again"),
+                (Some(_), Err(error)) => {
+                    tracing::error!(%error, "SIGHUP: cannot reload TLS; still serving the previous certificate");
+                }
             },
         }
     }
     handle.shutdown().await.context("the executor failed")
 }
 
+/// A variable's value; unset and empty are the same (compose files often write `VAR: ""`).
+fn env(key: &str) -> Option<String> {
+    std::env::var(key).ok().filter(|value| !value.trim().is_empty())
+}
+
 /// Two variables that go together: both set, or neither.
 fn pair(first: &str, second: &str) -> anyhow::Result<Option<(String, String)>> {
-    match (std::env::var(first), std::env::var(second)) {
-        (Ok(a), Ok(b)) => Ok(Some((a, b))),
-        (Err(_), Err(_)) => Ok(None),
+    match (env(first), env(second)) {
+        (Some(a), Some(b)) => Ok(Some((a, b))),
+        (None, None) => Ok(None),
         _ => anyhow::bail!("{first} and {second} go together: set both or neither"),
     }
 }

@@ -43,19 +43,17 @@ pub struct TlsConfig {
 }
 
 impl TlsConfig {
+    /// Checks the keys and reads the files, so that a bad one stops the start before anything else happens.
     pub fn validate(&self) -> Result<(), String> {
         if self.client_cert.is_empty() != self.client_key.is_empty() {
             return Err("tls.client_cert and tls.client_key go together: set both or neither".to_owned());
         }
-        Ok(())
+        self.client_config().map(drop)
     }
 
-    /// The settings for outgoing HTTPS; `None` when every key is empty (the platform's roots, no client
-    /// certificate). The error names the key and the file.
-    pub fn client_config(&self) -> Result<Option<Arc<rustls::ClientConfig>>, String> {
-        if self == &Self::default() {
-            return Ok(None);
-        }
+    /// The settings for outgoing HTTPS: the platform's roots plus `ca_file`, and the client certificate when set.
+    /// The error names the key and the file.
+    pub fn client_config(&self) -> Result<Arc<rustls::ClientConfig>, String> {
         let read = |key: &str, path: &str| -> Result<Option<Vec<u8>>, String> {
             match path {
                 "" => Ok(None),
@@ -66,7 +64,7 @@ impl TlsConfig {
         };
         let roots = read("ca_file", &self.ca_file)?;
         if let Some(pem) = &roots {
-            jobs_model::tls::certificates(pem).map_err(|error| format!("tls.ca_file: {} {error}", self.ca_file))?;
+            jobs_model::tls::trust_anchors(pem).map_err(|error| format!("tls.ca_file: {} {error}", self.ca_file))?;
         }
         let cert = read("client_cert", &self.client_cert)?;
         let key = read("client_key", &self.client_key)?;
@@ -81,7 +79,7 @@ impl TlsConfig {
             }
             TlsError::Setup(_) => format!("tls: {error}"),
         })?;
-        Ok(Some(Arc::new(config)))
+        Ok(Arc::new(config))
     }
 }
 

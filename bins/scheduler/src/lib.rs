@@ -11,7 +11,7 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use jobs_api::ApiServer;
+use jobs_api::{ApiServer, TlsReloader};
 use jobs_balance::Manager;
 use jobs_election::{ElectionConfig, LeaderElection, Lease, Role};
 use jobs_engine::{Engine, EngineParts, HttpExecutorClient};
@@ -31,11 +31,17 @@ pub struct Application {
     election: Arc<dyn LeaderElection>,
     role: watch::Sender<Role>,
     api: ApiServer,
+    hangups: Hangups,
 }
 
 impl Application {
-    /// Connects to the database, migrates it, binds the port and builds every part.
+    /// Checks the config (reading its TLS files), connects to the database, migrates it, binds the port and
+    /// builds every part.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        // From here on SIGHUP reloads `server.tls` (or is ignored), instead of ending the process.
+        let hangups = Hangups::watch();
+        config.validate().map_err(|error| anyhow::anyhow!("invalid config: {error}"))?;
+        let tls = config.tls.client_config().map_err(|error| anyhow::anyhow!("invalid config: {error}"))?;
         let store = Store::connect(&config.database).await?;
         store.migrate().await.with_context(|| format!("cannot migrate the database at {}", store.url_redacted()))?;
         let address = format!("{}:{}", config.server.host, config.server.port);
@@ -67,11 +73,10 @@ impl Application {
         let election = jobs_election::for_store(&store, &database_url, election_config, lease.clone());
         let (role, role_receiver) = watch::channel(Role::Follower);
         let registry = Arc::new(Registry::new(store.clone(), config.executors.clone()));
-        let tls = config.tls.client_config().map_err(|error| anyhow::anyhow!("invalid config: {error}"))?;
         let client = HttpExecutorClient::new(
             config.scheduler.dispatch_timeout.get(),
             config.auth.executor_secret.clone(),
-            tls.as_deref(),
+            Some(&tls),
         )
         .context("cannot build the HTTP client for executors")?;
         let engine = Engine::new(EngineParts {
@@ -90,11 +95,11 @@ impl Application {
             alerts: config.alerts.clone(),
             executor_secret: config.auth.executor_secret.clone(),
             clock: Arc::new(jobs_engine::SystemClock),
-            tls,
+            tls: Some(tls),
         });
         let api = ApiServer::new(engine.clone(), &config.server, &config.auth)
             .map_err(|error| anyhow::anyhow!("invalid config: {error}"))?;
-        Ok(Self { listener, port, store, engine, election, role, api })
+        Ok(Self { listener, port, store, engine, election, role, api, hangups })
     }
 
     /// The port the API listens on (the real one when the config asked for 0).
@@ -117,7 +122,8 @@ impl Application {
 
     /// Runs until `stop` completes, then steps down and stops cleanly.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let Self { listener, port, engine, election, role, api, .. } = self;
+        let Self { listener, port, engine, election, role, api, hangups, .. } = self;
+        let reloads = tokio::spawn(hangups.reload(api.tls_reloader()));
         let (shutdown, shutdown_receiver) = watch::channel(false);
         let mut election_task = {
             let shutdown = shutdown_receiver.clone();
@@ -150,8 +156,52 @@ impl Application {
             None => election_task.await.context("election task failed")?.context("leader election failed")?,
         }
         server_task.await.context("server task failed")?.context("server failed")?;
+        reloads.abort();
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// SIGHUP, watched from the start: it reads `server.tls` again, and is otherwise ignored (never the default, which
+/// ends the process).
+#[derive(Debug)]
+struct Hangups(#[cfg(unix)] Option<tokio::signal::unix::Signal>);
+
+impl Hangups {
+    fn watch() -> Self {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            let hangups = signal(SignalKind::hangup())
+                .inspect_err(|error| tracing::warn!(%error, "cannot watch SIGHUP; server.tls is read only at start"));
+            Self(hangups.ok())
+        }
+        #[cfg(not(unix))]
+        Self()
+    }
+
+    /// Runs `tls`'s reload on every SIGHUP.
+    async fn reload(self, tls: Option<TlsReloader>) {
+        #[cfg(unix)]
+        {
+            let Some(mut hangups) = self.0 else { return };
+            while hangups.recv().await.is_some() {
+                match &tls {
+                    None => tracing::info!("SIGHUP: nothing to reload (server.tls is off)"),
+                    Some(tls) => match tls.reload() {
+                        Ok(()) => tracing::info!(
+                            cert = tls.cert_file(),
+                            "SIGHUP: server.tls reloaded, new connections get it"
+                        ),
+                        Err(error) => {
+                            tracing::error!(%error, "SIGHUP: cannot reload server.tls; still serving the previous certificate");
+                        }
+                    },
+                }
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = (self, tls);
     }
 }
 

@@ -84,8 +84,14 @@ impl ServerConfig {
         if self.max_body_bytes < 1024 {
             return Err("server.max_body_bytes must be at least 1024".to_owned());
         }
-        if self.tls.enabled() && (self.tls.cert.is_empty() || self.tls.key.is_empty()) {
-            return Err("server.tls needs both `cert` and `key` (PEM files), or neither".to_owned());
+        if self.tls.enabled() {
+            if self.tls.cert.is_empty() || self.tls.key.is_empty() {
+                return Err("server.tls needs both `cert` and `key` (PEM files), or neither".to_owned());
+            }
+            if self.advertise_url.starts_with("http://") {
+                return Err("server.advertise_url is http://, but server.tls serves HTTPS: use https://".to_owned());
+            }
+            self.tls.load()?;
         }
         Ok(())
     }

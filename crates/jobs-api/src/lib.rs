@@ -25,7 +25,7 @@ use jobs_engine::Engine;
 pub use crate::auth::AuthConfig;
 pub use crate::config::{ServerConfig, ServerTlsConfig};
 pub use crate::error::ApiError;
-pub use crate::server::ApiServer;
+pub use crate::server::{ApiServer, TlsReloader};
 
 /// What every handler can reach.
 #[derive(Debug, Clone)]

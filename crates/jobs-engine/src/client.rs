@@ -139,7 +139,7 @@ pub(crate) async fn awake_timeout<T>(limit: Duration, future: impl std::future::
 fn without_url(error: &reqwest::Error) -> String {
     match error.is_timeout() {
         true => "timed out".to_owned(),
-        false => jobs_model::tls::explain(error),
+        false => jobs_model::tls::explain(error, "tls.ca_file"),
     }
 }
 

@@ -248,6 +248,9 @@ impl ExecutorBuilder {
             }
             _ => {}
         }
+        if self.tls.listener.is_some() && base_url.as_deref().is_some_and(|url| url.starts_with("http://")) {
+            return Err(Error::invalid_option("base_url", "is http://, but tls_listener serves HTTPS: use https://"));
+        }
         let tasks = declared_tasks(self.declared, &self.handlers)?;
         let client_tls = self.tls.client_config()?;
         let listener_tls = self.tls.listener.map(ListenerTls::load).transpose()?;
@@ -270,45 +273,48 @@ impl ExecutorBuilder {
 }
 
 impl TlsFiles {
-    /// The settings for HTTPS calls to the scheduler; `None` trusts the platform's roots and presents no
-    /// certificate.
-    fn client_config(&self) -> Result<Option<rustls::ClientConfig>> {
-        if self.ca_file.is_none() && self.client.is_none() {
-            return Ok(None);
-        }
+    /// The settings for HTTPS calls to the scheduler: the platform's roots plus `tls_ca_file`, and
+    /// `tls_client_cert`'s certificate when set.
+    fn client_config(&self) -> Result<rustls::ClientConfig> {
         let roots = self.ca_file.as_deref().map(|path| read_pem("tls_ca_file", path)).transpose()?;
         if let (Some(pem), Some(path)) = (&roots, &self.ca_file) {
-            tls::certificates(pem).map_err(|error| tls_error("tls_ca_file", path, &error))?;
+            tls::trust_anchors(pem).map_err(|error| tls_error("tls_ca_file", path, &error))?;
         }
         let identity = match &self.client {
             Some((cert, key)) => Some((read_pem("tls_client_cert", cert)?, read_pem("tls_client_cert", key)?)),
             None => None,
         };
         let pair = identity.as_ref().map(|(cert, key)| (cert.as_slice(), key.as_slice()));
-        let config = tls::client_config(roots.as_deref(), pair).map_err(|error| {
+        tls::client_config(roots.as_deref(), pair).map_err(|error| {
             let (cert, key) = self.client.as_ref().map(|(cert, key)| (cert.as_path(), key.as_path())).unzip();
-            let path = match error {
-                tls::TlsError::NoKey | tls::TlsError::BadKey(_) => key,
-                _ => cert,
-            };
-            tls_error("tls_client_cert", path.unwrap_or(Path::new("")), &error)
-        })?;
-        Ok(Some(config))
+            match (&error, cert, key) {
+                (tls::TlsError::NoKey | tls::TlsError::BadKey(_), _, Some(key)) => {
+                    tls_error("tls_client_cert", key, &error)
+                }
+                (tls::TlsError::NoCertificate | tls::TlsError::BadCertificate(_), Some(cert), _) => {
+                    tls_error("tls_client_cert", cert, &error)
+                }
+                _ => Error::invalid_option("tls_ca_file", error.to_string()),
+            }
+        })
     }
 }
 
-/// [`ExecutorBuilder::tls_listener`]'s files and the certificate read from them.
+/// [`ExecutorBuilder::tls_listener`]'s files, the certificate read from them, and the settings that serve it.
 #[derive(Debug)]
 pub(crate) struct ListenerTls {
     cert_file: PathBuf,
     key_file: PathBuf,
-    pub(crate) cert: Arc<tls::ReloadableCert>,
+    cert: Arc<tls::ReloadableCert>,
+    pub(crate) settings: Arc<rustls::ServerConfig>,
 }
 
 impl ListenerTls {
     fn load((cert_file, key_file): (PathBuf, PathBuf)) -> Result<Self> {
-        let key = Self::read(&cert_file, &key_file)?;
-        Ok(Self { cert_file, key_file, cert: Arc::new(tls::ReloadableCert::new(key)) })
+        let cert = Arc::new(tls::ReloadableCert::new(Self::read(&cert_file, &key_file)?));
+        let settings = tls::server_config(cert.clone())
+            .map_err(|error| Error::invalid_option("tls_listener", error.to_string()))?;
+        Ok(Self { cert_file, key_file, cert, settings: Arc::new(settings) })
     }
 
     fn read(cert_file: &Path, key_file: &Path) -> Result<rustls::sign::CertifiedKey> {

@@ -34,17 +34,17 @@ pub(crate) struct SchedulerClient {
 }
 
 impl SchedulerClient {
-    /// `tls` sets the trusted roots and client certificate for `https://` schedulers; `None` trusts the platform's
-    /// roots and presents none.
-    pub(crate) fn new(urls: Vec<String>, credentials: Credentials, tls: Option<rustls::ClientConfig>) -> Result<Self> {
+    /// `tls` sets the trusted roots and client certificate for `https://` schedulers.
+    pub(crate) fn new(urls: Vec<String>, credentials: Credentials, tls: rustls::ClientConfig) -> Result<Self> {
         if urls.is_empty() {
             return Err(Error::NoScheduler);
         }
-        let mut builder = reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).timeout(REQUEST_TIMEOUT);
-        if let Some(tls) = tls {
-            builder = builder.tls_backend_preconfigured(tls);
-        }
-        let http = builder.build().map_err(Error::HttpClient)?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(REQUEST_TIMEOUT)
+            .tls_backend_preconfigured(tls)
+            .build()
+            .map_err(Error::HttpClient)?;
         Ok(Self { http, urls, preferred: AtomicUsize::new(0), credentials })
     }
 

@@ -21,7 +21,7 @@ pub enum Error {
     #[error("cannot read the local address of the executor listener")]
     LocalAddr(#[source] std::io::Error),
     /// A scheduler could not be reached (connection refused, timeout, ...).
-    #[error("cannot reach scheduler at {url}: {}", jobs_model::tls::explain(source))]
+    #[error("cannot reach scheduler at {url}: {}", jobs_model::tls::explain(source, "tls_ca_file"))]
     Unreachable {
         /// The address that was called.
         url: String,

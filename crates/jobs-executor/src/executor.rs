@@ -11,14 +11,16 @@ use tokio::sync::{oneshot, watch};
 use tokio::task::JoinHandle;
 
 use jobs_model::protocol::{DeclaredTask, RegisterRequest};
-use jobs_model::{ErrorKind, ExecutorId, tls};
-use tokio_rustls::TlsAcceptor;
+use jobs_model::{ErrorKind, ExecutorId};
 
 use crate::builder::{ExecutorBuilder, ListenerTls};
 use crate::client::SchedulerClient;
 use crate::error::{Error, Result};
 use crate::executions::Executions;
 use crate::handler::Handler;
+use tokio_rustls::TlsAcceptor;
+
+use crate::https::HttpsListener;
 use crate::{registration, server};
 
 /// How long handlers interrupted at shutdown get to deliver their failure callbacks.
@@ -122,9 +124,8 @@ impl Executor {
         let server = match &self.listener_tls {
             None => tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped).into_future()),
             Some(tls) => {
-                let config = tls::server_config(tls.cert.clone())
-                    .map_err(|error| Error::invalid_option("tls_listener", error.to_string()))?;
-                let listener = tls_listener::TlsListener::new(TlsAcceptor::from(Arc::new(config)), listener);
+                let listener =
+                    HttpsListener(tls_listener::TlsListener::new(TlsAcceptor::from(tls.settings.clone()), listener));
                 tokio::spawn(axum::serve(listener, router).with_graceful_shutdown(stopped).into_future())
             }
         };

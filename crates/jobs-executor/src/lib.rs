@@ -87,6 +87,7 @@ mod execution;
 mod executions;
 mod executor;
 mod handler;
+mod https;
 mod logs;
 mod recent;
 mod registration;

@@ -1,13 +1,17 @@
 //! TLS settings shared by the scheduler and the executor SDK (feature `tls`), built from PEM the caller has read.
 //!
-//! - Outgoing HTTPS trusts the platform's roots plus an optional private CA, and may present a client certificate
-//!   to a peer that demands mutual TLS ([`client_config`]).
+//! - Outgoing HTTPS trusts the platform's roots (Mozilla's, as webpki-roots ships them, where the system has none)
+//!   plus an optional private CA, and may present a client certificate to a peer that demands mutual TLS
+//!   ([`client_config`]).
 //! - A listener serves a certificate that can be replaced while it runs ([`ReloadableCert`], [`server_config`]):
 //!   connections already open keep theirs, new ones get the new one.
 
 use std::fmt;
 use std::sync::{Arc, RwLock};
 
+use rustls::RootCertStore;
+use rustls::client::WebPkiServerVerifier;
+use rustls::client::danger::ServerCertVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -40,6 +44,16 @@ pub fn certificates(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError
     Ok(certs)
 }
 
+/// The CA certificates in `pem`, each checked to be usable as a trust anchor.
+pub fn trust_anchors(pem: &[u8]) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs = certificates(pem)?;
+    let mut store = RootCertStore::empty();
+    for cert in &certs {
+        store.add(cert.clone()).map_err(|error| TlsError::BadCertificate(error.to_string()))?;
+    }
+    Ok(certs)
+}
+
 /// The first private key in `pem`.
 pub fn private_key(pem: &[u8]) -> Result<PrivateKeyDer<'static>, TlsError> {
     PrivateKeyDer::from_pem_slice(pem).map_err(|_| TlsError::NoKey)
@@ -66,16 +80,28 @@ pub fn client_config(
 ) -> Result<rustls::ClientConfig, TlsError> {
     let provider = provider();
     let roots = match extra_roots {
-        Some(pem) => certificates(pem)?,
+        Some(pem) => trust_anchors(pem)?,
         None => Vec::new(),
     };
-    let verifier = rustls_platform_verifier::Verifier::new_with_extra_roots(roots, provider.clone())
-        .map_err(|error| TlsError::Setup(error.to_string()))?;
+    let verifier: Arc<dyn ServerCertVerifier> =
+        match rustls_platform_verifier::Verifier::new_with_extra_roots(roots.clone(), provider.clone()) {
+            Ok(verifier) => Arc::new(verifier),
+            // A system without trusted roots (a minimal container image) must still reach public HTTPS endpoints.
+            Err(_) => {
+                let mut store = RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() };
+                for root in roots {
+                    store.add(root).map_err(|error| TlsError::BadCertificate(error.to_string()))?;
+                }
+                WebPkiServerVerifier::builder_with_provider(Arc::new(store), provider.clone())
+                    .build()
+                    .map_err(|error| TlsError::Setup(error.to_string()))?
+            }
+        };
     let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|error| TlsError::Setup(error.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
+        .with_custom_certificate_verifier(verifier);
     let mut config = match identity {
         Some((cert_pem, key_pem)) => {
             let chain = certificates(cert_pem)?;
@@ -131,19 +157,29 @@ pub fn server_config(cert: Arc<ReloadableCert>) -> Result<rustls::ServerConfig, 
     Ok(config)
 }
 
-/// What went wrong on the wire, in one line: a TLS failure in words an operator can act on, otherwise the deepest
-/// cause of `error` (refused, reset, a DNS failure), since the outer ones repeat the URL.
-pub fn explain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut cause = error;
-    loop {
-        if let Some(tls) = tls_error(cause) {
-            return explain_tls(tls);
+/// What went wrong on the wire, in one line: a TLS failure in words an operator can act on ([`tls_failure`]),
+/// otherwise the deepest cause of `error` (refused, reset, a DNS failure), since the outer ones repeat the URL.
+/// `ca_option` names the setting that adds a trusted CA where the caller is configured (`tls.ca_file`).
+pub fn explain(error: &(dyn std::error::Error + 'static), ca_option: &str) -> String {
+    tls_failure(error, ca_option).unwrap_or_else(|| {
+        let mut cause = error;
+        while let Some(source) = cause.source() {
+            cause = source;
         }
-        match cause.source() {
-            Some(source) => cause = source,
-            None => return cause.to_string(),
+        cause.to_string()
+    })
+}
+
+/// [`explain`]'s line when `error` is, or wraps, a TLS failure.
+pub fn tls_failure(error: &(dyn std::error::Error + 'static), ca_option: &str) -> Option<String> {
+    let mut cause = Some(error);
+    while let Some(current) = cause {
+        if let Some(tls) = tls_error(current) {
+            return Some(describe(tls, ca_option));
         }
+        cause = current.source();
     }
+    None
 }
 
 /// The rustls error `error` is or wraps: it reaches here inside `io::Error`s, whose `source` skips what they wrap.
@@ -156,19 +192,33 @@ fn tls_error<'a>(mut error: &'a (dyn std::error::Error + 'static)) -> Option<&'a
     }
 }
 
-fn explain_tls(error: &rustls::Error) -> String {
-    use rustls::{AlertDescription, Error};
+fn describe(error: &rustls::Error, ca_option: &str) -> String {
+    use rustls::{AlertDescription, CertificateError as Problem, Error, InvalidMessage};
     match error {
-        Error::InvalidCertificate(reason) => format!(
-            "TLS: the server's certificate is not trusted ({reason:?}): is its CA in the trusted roots (tls.ca_file), \
-             and does it name this host?"
-        ),
+        Error::InvalidCertificate(problem) => {
+            let why = match problem {
+                Problem::UnknownIssuer => format!("no trusted CA signed it (a private CA goes in `{ca_option}`)"),
+                Problem::NotValidForName | Problem::NotValidForNameContext { .. } => {
+                    "it does not name the host in the URL".to_owned()
+                }
+                Problem::Expired
+                | Problem::ExpiredContext { .. }
+                | Problem::NotValidYet
+                | Problem::NotValidYetContext { .. } => "it is outside its validity period".to_owned(),
+                Problem::Revoked => "it is revoked".to_owned(),
+                other => format!("{other:?}"),
+            };
+            format!("TLS: the server's certificate is not trusted: {why}")
+        }
+        Error::InvalidMessage(InvalidMessage::InvalidContentType) => {
+            "TLS: the server does not speak TLS there (should the URL be http://?)".to_owned()
+        }
         Error::AlertReceived(AlertDescription::ProtocolVersion) => {
             "TLS: the server accepts no TLS version offered here (1.2 or 1.3)".to_owned()
         }
         Error::AlertReceived(
             AlertDescription::CertificateRequired | AlertDescription::BadCertificate | AlertDescription::UnknownCA,
-        ) => "TLS: the server refused this client's certificate, or wants one (tls.client_cert)".to_owned(),
+        ) => "TLS: the server refused this client's certificate, or wants one".to_owned(),
         Error::AlertReceived(alert) => format!("TLS: the server ended the handshake ({alert:?})"),
         Error::PeerIncompatible(reason) => {
             format!("TLS: the server shares no protocol version or cipher suite with this client ({reason:?})")
@@ -206,5 +256,23 @@ mod tests {
         assert!(matches!(certified_key(b"", other_key.as_bytes()), Err(TlsError::NoCertificate)));
         assert!(matches!(certified_key(cert.as_bytes(), cert.as_bytes()), Err(TlsError::NoKey)));
         assert!(matches!(client_config(Some(b"not pem"), None), Err(TlsError::NoCertificate)));
+    }
+
+    #[test]
+    fn explain_names_tls_failures_through_io_errors_and_keeps_other_causes() {
+        let wrapped = |error: rustls::Error| {
+            let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, error);
+            std::io::Error::other(inner)
+        };
+        let unknown = wrapped(rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer));
+        assert_eq!(
+            explain(&unknown, "tls.ca_file"),
+            "TLS: the server's certificate is not trusted: no trusted CA signed it (a private CA goes in `tls.ca_file`)"
+        );
+        let plain = wrapped(rustls::Error::InvalidMessage(rustls::InvalidMessage::InvalidContentType));
+        assert_eq!(explain(&plain, "x"), "TLS: the server does not speak TLS there (should the URL be http://?)");
+        let refused = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "connection refused");
+        assert_eq!(explain(&refused, "x"), "connection refused");
+        assert_eq!(tls_failure(&refused, "x"), None);
     }
 }

@@ -174,6 +174,8 @@ async fn probe(http: &reqwest::Client, url: &str) -> Probe {
         Ok(response) if response.status().is_success() => Probe::Healthy,
         Ok(response) => Probe::Unhealthy(format!("health check answered HTTP {}", response.status().as_u16())),
         Err(error) if error.is_timeout() => Probe::Unhealthy("health check timed out".to_owned()),
-        Err(error) => Probe::Unhealthy(format!("health check failed: {}", jobs_model::tls::explain(&error))),
+        Err(error) => {
+            Probe::Unhealthy(format!("health check failed: {}", jobs_model::tls::explain(&error, "tls.ca_file")))
+        }
     }
 }

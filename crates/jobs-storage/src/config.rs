@@ -129,11 +129,11 @@ pub fn redact_url(url: &str) -> String {
     format!("{scheme}://{user}@{host}{tail}")
 }
 
-/// Percent-encodes everything but RFC 3986 unreserved characters, for user names and passwords in URLs.
 /// The URL's TLS options that name files (`ssl-ca`, `sslrootcert`, client certificates and keys) must name readable
 /// ones: the drivers would say only "No such file or directory", without which file.
 fn tls_files_readable(url: &str) -> Result<()> {
-    const FILE_OPTIONS: [&str; 6] = ["ssl-ca", "ssl-cert", "ssl-key", "sslrootcert", "sslcert", "sslkey"];
+    const FILE_OPTIONS: [&str; 8] =
+        ["ssl-ca", "sslca", "sslrootcert", "ssl-root-cert", "ssl-cert", "sslcert", "ssl-key", "sslkey"];
     let Some(query) = url.split_once('?').map(|(_, query)| query) else { return Ok(()) };
     let files = url::form_urlencoded::parse(query.as_bytes()).filter(|(key, _)| FILE_OPTIONS.contains(&key.as_ref()));
     for (option, path) in files {
@@ -144,6 +144,7 @@ fn tls_files_readable(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Percent-encodes everything but RFC 3986 unreserved characters, for user names and passwords in URLs.
 fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {

@@ -72,6 +72,13 @@ impl Store {
             Err(err) => return Err(err),
         };
         tracing::info!(url = %redacted, %backend, "connected to database");
+        if verifies_no_host_name(&full) {
+            tracing::warn!(
+                url = %redacted,
+                "VERIFY_CA / verify-ca checks no host name, and the driver trusts the public CAs besides the one in \
+                 the URL: any publicly trusted certificate passes; use VERIFY_IDENTITY / verify-full"
+            );
+        }
         Ok(Store {
             db,
             backend,
@@ -293,29 +300,18 @@ fn reason(err: &DbErr, backend: Backend) -> String {
     }
 }
 
-/// What is wrong with the server's TLS certificate, when the handshake refused it.
+/// The drivers' TLS failure in words an operator can act on; the URL option that adds a CA is named.
 fn refused_certificate(err: &sea_orm::sqlx::Error, backend: Backend) -> Option<String> {
-    use rustls::CertificateError as Problem;
-    let sea_orm::sqlx::Error::Io(io) = err else {
-        return None;
-    };
-    let refusal = io.get_ref()?.downcast_ref::<rustls::Error>()?;
-    let rustls::Error::InvalidCertificate(problem) = refusal else {
-        return None;
-    };
     let ca_option = if backend == Backend::MySql { "ssl-ca" } else { "sslrootcert" };
-    let why = match problem {
-        Problem::UnknownIssuer => format!("no CA in `{ca_option}` signed it"),
-        Problem::NotValidForName | Problem::NotValidForNameContext { .. } => {
-            "it is not issued for the host the URL names".to_owned()
-        }
-        Problem::Expired
-        | Problem::ExpiredContext { .. }
-        | Problem::NotValidYet
-        | Problem::NotValidYetContext { .. } => "it is outside its validity period".to_owned(),
-        _ => format!("check it against the CA in `{ca_option}`"),
-    };
-    Some(format!("the server's TLS certificate is not trusted: {why} ({refusal})"))
+    jobs_model::tls::tls_failure(err, ca_option)
+}
+
+/// Whether the URL asks for a CA check without a host name check (`ssl-mode=VERIFY_CA`, `sslmode=verify-ca`).
+fn verifies_no_host_name(url: &str) -> bool {
+    let Some((_, query)) = url.split_once('?') else { return false };
+    url::form_urlencoded::parse(query.as_bytes()).any(|(key, value)| {
+        matches!(key.as_ref(), "ssl-mode" | "sslmode") && value.replace('-', "_").eq_ignore_ascii_case("verify_ca")
+    })
 }
 
 /// Whether connecting failed only because the database does not exist yet.

@@ -60,7 +60,7 @@ const RULES: &[Rule] = &[
         reason: "only the API's and the SDK's listeners accept TLS connections",
     },
     Rule {
-        crates: &["rustls-platform-verifier"],
+        crates: &["rustls-platform-verifier", "webpki-roots"],
         who: Who::Only(&["jobs-model"]),
         reason: "outgoing HTTPS trusts roots in one place, `jobs_model::tls::client_config`",
     },

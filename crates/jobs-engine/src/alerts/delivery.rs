@@ -151,6 +151,6 @@ impl Alerter {
 fn cause(error: &reqwest::Error) -> String {
     match error.is_timeout() {
         true => "timed out".to_owned(),
-        false => jobs_model::tls::explain(error),
+        false => jobs_model::tls::explain(error, "tls.ca_file"),
     }
 }

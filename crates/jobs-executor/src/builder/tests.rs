@@ -108,11 +108,18 @@ fn urls_lose_their_trailing_slashes() {
 
 #[test]
 fn tls_files_are_read_at_build_and_a_bad_one_is_named() {
-    let dir = std::env::temp_dir().join(format!("jobs-executor-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    /// Removes the directory however the test ends.
+    struct TempDir(std::path::PathBuf);
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+    let dir = TempDir(std::env::temp_dir().join(format!("jobs-executor-tls-{}", std::process::id())));
+    std::fs::create_dir_all(&dir.0).unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap().self_signed(&key).unwrap();
-    let (cert_file, key_file, missing) = (dir.join("cert.pem"), dir.join("key.pem"), dir.join("missing.pem"));
+    let (cert_file, key_file, missing) = (dir.0.join("cert.pem"), dir.0.join("key.pem"), dir.0.join("missing.pem"));
     std::fs::write(&cert_file, cert.pem()).unwrap();
     std::fs::write(&key_file, key.serialize_pem()).unwrap();
 
@@ -129,5 +136,6 @@ fn tls_files_are_read_at_build_and_a_bad_one_is_named() {
     assert!(error.contains("cert.pem holds no PEM private key"), "{error}");
     let error = Executor::builder("g").tls_ca_file(&key_file).build().unwrap_err().to_string();
     assert!(error.contains("`tls_ca_file`") && error.contains("key.pem holds no PEM certificate"), "{error}");
-    std::fs::remove_dir_all(&dir).unwrap();
+    let error = Executor::builder("g").tls_listener(&cert_file, &key_file).base_url("http://a:1").build().unwrap_err();
+    assert!(error.to_string().contains("`base_url`: is http://, but tls_listener serves HTTPS"), "{error}");
 }

@@ -95,20 +95,27 @@ fn refused_server_certificates_are_said_to_be_one() {
     use rustls::CertificateError;
     assert_eq!(
         reason(&refused(CertificateError::UnknownIssuer), Backend::MySql),
-        "the server's TLS certificate is not trusted: no CA in `ssl-ca` signed it \
-         (invalid peer certificate: UnknownIssuer)"
+        "TLS: the server's certificate is not trusted: no trusted CA signed it (a private CA goes in `ssl-ca`)"
     );
     assert_eq!(
         reason(&refused(CertificateError::NotValidForName), Backend::Postgres),
-        "the server's TLS certificate is not trusted: it is not issued for the host the URL names \
-         (invalid peer certificate: NotValidForName)"
+        "TLS: the server's certificate is not trusted: it does not name the host in the URL"
     );
     assert_eq!(
         reason(&refused(CertificateError::Expired), Backend::Postgres),
-        "the server's TLS certificate is not trusted: it is outside its validity period \
-         (invalid peer certificate: Expired)"
+        "TLS: the server's certificate is not trusted: it is outside its validity period"
     );
     let other = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset by peer");
     let other = sea_orm::DbErr::Conn(sea_orm::RuntimeErr::SqlxError(std::sync::Arc::new(other.into())));
     assert_eq!(reason(&other, Backend::MySql), "error communicating with database: reset by peer");
+}
+
+#[test]
+fn a_ca_check_without_a_host_name_check_is_recognised() {
+    use super::verifies_no_host_name;
+    assert!(verifies_no_host_name("mysql://u@h/db?ssl-mode=VERIFY_CA&ssl-ca=/ca.pem"));
+    assert!(verifies_no_host_name("postgres://u@h/db?sslmode=verify-ca"));
+    assert!(!verifies_no_host_name("mysql://u@h/db?ssl-mode=VERIFY_IDENTITY"));
+    assert!(!verifies_no_host_name("postgres://u@h/db?sslmode=verify-full"));
+    assert!(!verifies_no_host_name("sqlite://data/jobs.db"));
 }

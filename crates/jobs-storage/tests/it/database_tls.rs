@@ -97,7 +97,7 @@ async fn store_round_trip(url: &str, task_name: &str) -> Store {
 }
 
 /// Connecting to `url` fails within [`FAIL_WITHIN`], with one line that names the redacted address and says that
-/// no CA in the URL's `ca_option` signed the server's certificate.
+/// no trusted CA signed the server's certificate, naming the URL's `ca_option`.
 async fn refused_certificate(url: &str, ca_option: &str) {
     let config = DatabaseConfig::from_url(url);
     let result = tokio::time::timeout(FAIL_WITHIN, Store::connect(&config)).await;
@@ -105,8 +105,8 @@ async fn refused_certificate(url: &str, ca_option: &str) {
     let message = err.expect_err("a server certificate of another CA was accepted").to_string();
     assert!(!message.contains(PASSWORD), "{message}");
     let expected = format!(
-        "cannot connect to database at {}: the server's TLS certificate is not trusted: no CA in `{ca_option}` signed \
-         it (invalid peer certificate: UnknownIssuer)",
+        "cannot connect to database at {}: TLS: the server's certificate is not trusted: no trusted CA signed it \
+         (a private CA goes in `{ca_option}`)",
         redact_url(url)
     );
     assert_eq!(message, expected);
