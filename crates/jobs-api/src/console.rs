@@ -26,7 +26,7 @@ use axum::routing::{get, post};
 use crate::{AppState, AuthConfig};
 
 /// The console's routes, behind the session gate (see [`session`]).
-pub(crate) fn router(auth: &AuthConfig) -> Router<AppState> {
+pub(crate) fn router(auth: &AuthConfig, https: bool) -> Router<AppState> {
     Router::new()
         .route("/", get(overview::page))
         .route("/ui", get(|| async { Redirect::to("/") }))
@@ -50,5 +50,5 @@ pub(crate) fn router(auth: &AuthConfig) -> Router<AppState> {
         .route("/ui/logout", post(session::logout))
         .route("/ui/assets/{version}/{file}", get(assets::serve))
         .route("/ui/{*rest}", get(error::not_found))
-        .layer(axum::middleware::from_fn_with_state(session::Gate::new(auth), session::gate))
+        .layer(axum::middleware::from_fn_with_state(session::Gate::new(auth, https), session::gate))
 }

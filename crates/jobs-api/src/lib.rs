@@ -64,7 +64,7 @@ pub fn router(engine: Arc<Engine>, config: &ServerConfig, auth: &AuthConfig) -> 
         .layer(axum::middleware::from_fn_with_state(auth::Guard::new(auth), auth::authenticate));
     Router::new()
         .nest("/api/v1", api)
-        .merge(console::router(auth))
+        .merge(console::router(auth, config.tls.enabled()))
         .route("/health", get(health::health))
         .route("/ready", get(health::ready))
         .route("/metrics", get(metrics::metrics))

@@ -178,6 +178,9 @@ async fn an_https_executor_runs_fires_calls_back_over_https_and_a_failure_alerts
     assert!(app.address.starts_with("https://"), "{}", app.address);
     let (status, _) = app.get("/health").await;
     assert_eq!(status, 200, "the API answers over HTTPS");
+    let console = app.client.get(app.url("/")).send().await.expect("the console answers over HTTPS");
+    let cookie = console.headers().get("set-cookie").and_then(|value| value.to_str().ok()).unwrap_or_default();
+    assert!(cookie.starts_with("jobs_csrf=") && cookie.contains("; Secure"), "a Secure cookie: {cookie}");
 
     let executor = https_executor(&app, &pki).await;
     assert!(executor.base_url().starts_with("https://"), "{}", executor.base_url());

@@ -1,8 +1,8 @@
 //! Who may use the console, and the guard on every change.
 //!
 //! - With `auth.api_tokens` set, the console asks for one of them on `/ui/login` and keeps a session in an
-//!   `HttpOnly`, `SameSite=Strict` cookie (`Secure` when the request came over HTTPS): `{expires}.{nonce}.{mac}`,
-//!   the mac an HMAC of the expiry and nonce keyed by the token that signed in. Any instance with the same tokens
+//!   `HttpOnly`, `SameSite=Strict` cookie (`Secure` over HTTPS: `server.tls`, or a proxy's `X-Forwarded-Proto`):
+//!   `{expires}.{nonce}.{mac}`, the mac an HMAC of the expiry and nonce keyed by the token that signed in. Any instance with the same tokens
 //!   accepts it, and removing a token from the config ends its sessions. Without tokens the console is open.
 //! - Every request that changes something (any method but `GET` and `HEAD`) must carry the CSRF token: the value of
 //!   the `jobs_csrf` cookie, repeated in the form field `_csrf` or the `X-CSRF-Token` header. A cross-site page can
@@ -42,11 +42,13 @@ const MAX_FORM_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 pub(crate) struct Gate {
     tokens: Vec<Secret>,
+    /// This instance serves HTTPS itself (`server.tls`).
+    https: bool,
 }
 
 impl Gate {
-    pub(crate) fn new(config: &AuthConfig) -> Arc<Self> {
-        Arc::new(Self { tokens: config.api_tokens.clone() })
+    pub(crate) fn new(config: &AuthConfig, https: bool) -> Arc<Self> {
+        Arc::new(Self { tokens: config.api_tokens.clone(), https })
     }
 
     fn session_is_valid(&self, cookie: &str, now_unix: i64) -> bool {
@@ -96,7 +98,7 @@ pub(crate) async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: 
         }
         _ => (random_hex(), true),
     };
-    let secure = is_https(request.headers());
+    let secure = gate.https || is_https(request.headers());
     let now = Timestamp::now().unix_seconds();
     let signed_in =
         gate.tokens.is_empty() || cookies.get(SESSION_COOKIE).is_some_and(|value| gate.session_is_valid(value, now));
