@@ -176,14 +176,27 @@ impl Page<'_> {
         field.send_keys(text).await.expect("typed");
     }
 
+    /// Clicks a button that submits its form, and waits for the page that answers.
     async fn click_button(&self, text: &str) {
         let button = self.find_by_text("button", text).await;
-        button.click().await.expect("button clicked");
+        self.click_and_load(button, &format!("button `{text}`")).await;
     }
 
     async fn click_link(&self, text: &str) {
         let link = self.find_by_text("a", text).await;
-        link.click().await.expect("link clicked");
+        self.click_and_load(link, &format!("link `{text}`")).await;
+    }
+
+    /// Clicks `element` and waits until the page it loads replaced this one, so that nothing after reads the old
+    /// page (whose elements would go stale under the reader).
+    async fn click_and_load(&self, element: Element, what: &str) {
+        let old = self.client.find(Locator::Css("html")).await.expect("the page's root element");
+        element.click().await.unwrap_or_else(|error| panic!("{what} clicked: {error}"));
+        let start = tokio::time::Instant::now();
+        while old.tag_name().await.is_ok() {
+            assert!(start.elapsed() < PATIENCE, "{what}: no new page within {PATIENCE:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     async fn find_by_text(&self, tag: &str, text: &str) -> Element {
