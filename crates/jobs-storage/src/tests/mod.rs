@@ -11,8 +11,7 @@ mod stats;
 mod tasks;
 
 use jobs_model::{
-    Execution, ExecutionId, ExecutionStatus, Executor, ExecutorId, ExecutorStatus, Health, Parameters, Task, TaskId,
-    TaskSpec, Timestamp, TriggerType,
+    Execution, Executor, ExecutorId, ExecutorStatus, Health, Parameters, Task, TaskId, TaskSpec, Timestamp, TriggerType,
 };
 
 /// Expands each `group::test` (an `async fn(&Store)` in `crate::tests::group`) into one `#[tokio::test]` per backend.
@@ -112,30 +111,7 @@ pub(crate) fn task(name: &str) -> Task {
 
 /// A pending execution of `task`.
 pub(crate) fn execution(task: &Task, trigger_type: TriggerType, scheduled_at: Timestamp) -> Execution {
-    Execution {
-        id: ExecutionId::new(),
-        task_id: task.id,
-        task_name: task.spec.name.clone(),
-        trigger_type,
-        status: ExecutionStatus::Pending,
-        scheduled_at,
-        parameters: task.spec.parameters.clone(),
-        executor_id: None,
-        attempt: 0,
-        retries: 0,
-        retry_at: None,
-        deadline_at: None,
-        created_at: scheduled_at,
-        started_at: None,
-        finished_at: None,
-        result: None,
-        error: None,
-        missed_slots: 0,
-        upstream_execution_id: None,
-        fire_id: None,
-        shard: None,
-        epoch: None,
-    }
+    Execution::pending(task, trigger_type, scheduled_at, task.spec.parameters.clone(), scheduled_at)
 }
 
 pub(crate) fn executor(name: &str, instance_id: &str, tasks: &[&str]) -> Executor {
