@@ -36,6 +36,9 @@ use crate::sent::{Sent, SentAttempt};
 use crate::settle::Settler;
 use crate::writer::Writer;
 
+#[cfg(test)]
+mod tests;
+
 /// What splitting a broadcast fire came to.
 enum Split {
     /// The first shard, to send now; the others are on their way.
@@ -122,7 +125,7 @@ impl Dispatcher {
 
     /// Dispatches in the background, as soon as a worker is free.
     pub(crate) fn dispatch_now(self: &Arc<Self>, execution: Execution, task: Arc<Task>) {
-        if !self.claim(execution.id) {
+        if !self.claim(&execution) {
             return;
         }
         let dispatcher = self.clone();
@@ -164,9 +167,13 @@ impl Dispatcher {
         }
     }
 
-    /// Whether this instance is sending `id` or has sent it and not seen it end.
-    pub(crate) fn owns(&self, id: ExecutionId) -> bool {
-        self.sent.contains(id) || self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&id)
+    /// Whether this instance is sending `execution`, has sent it and not seen it end, or (a claimed fire) handled
+    /// it already: a read of its row made before its end was written must not send it again.
+    pub(crate) fn owns(&self, execution: &Execution) -> bool {
+        let id = execution.id;
+        (execution.is_preclaimed() && self.sent.handled(id))
+            || self.sent.contains(id)
+            || self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).contains(&id)
     }
 
     /// Whether a fire claimed by an earlier leader can be sent without running twice: its instance ignores an
@@ -185,7 +192,7 @@ impl Dispatcher {
     /// Dispatches in the background when it is due: a claimed fire at its send time, any other at
     /// `execution.scheduled_at` (or its `retry_at`, if later).
     pub(crate) fn dispatch_at(self: &Arc<Self>, execution: Execution, task: Arc<Task>) {
-        if !self.claim(execution.id) {
+        if !self.claim(&execution) {
             return;
         }
         let dispatcher = self.clone();
@@ -204,9 +211,13 @@ impl Dispatcher {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.permits.acquire_many(all)).await;
     }
 
-    /// Marks an execution as handled by this instance; false if it already is, or was sent and has not ended.
-    fn claim(&self, id: ExecutionId) -> bool {
-        !self.sent.contains(id) && self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id)
+    /// Marks an execution as handled by this instance; false if it already is, was sent and has not ended, or is a
+    /// claimed fire this instance handled before. (Other executions claim their attempt in the database, which
+    /// refuses a second claim of the same attempt; a claimed fire's attempt is claimed in its row already.)
+    fn claim(&self, execution: &Execution) -> bool {
+        let id = execution.id;
+        let handled = (execution.is_preclaimed() && self.sent.handled(id)) || self.sent.contains(id);
+        !handled && self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(id)
     }
 
     fn task_lock(&self, task: TaskId) -> Arc<tokio::sync::Mutex<()>> {
@@ -220,6 +231,10 @@ impl Dispatcher {
             // The row stays pending or running; a later pass or the next leader settles it.
             tracing::error!(%error, "dispatch could not be recorded");
             self.metrics.database_error();
+        }
+        if execution.is_preclaimed() {
+            // Whatever became of it, this leader never sends this claim again.
+            self.sent.retire(execution.id, self.clock.now());
         }
         self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).remove(&execution.id);
     }

@@ -14,6 +14,7 @@ use jobs_storage::Store;
 use crate::alerts::{Alerter, AlertsConfig};
 use crate::clock::Clock;
 use crate::dispatcher::{Dispatcher, DispatcherParts};
+use crate::heartbeats::Reports;
 use crate::leader::Leadership;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
@@ -84,6 +85,8 @@ pub struct Engine {
     pub(crate) changes: Arc<Mailbox<TaskId>>,
     /// Hints for the pending queue (closed unless leading).
     pub(crate) queue: Arc<Mailbox<Wake>>,
+    /// Settles what heartbeats report, after they are answered.
+    pub(crate) reports: Arc<Reports>,
     /// Whether this instance's last refresh of its row in the database succeeded: it can write, and the cluster
     /// sees it.
     pub(crate) present: AtomicBool,
@@ -163,7 +166,20 @@ impl Engine {
             callback_base,
             sent,
         }));
+        let lost_after_ms =
+            i64::try_from(parts.registry.heartbeat_interval_seconds()).unwrap_or(i64::MAX / 4_000) * 2_000 + 1_000;
+        let reports = Arc::new(Reports {
+            store: parts.store.clone(),
+            settler: settler.clone(),
+            role: parts.role.clone(),
+            lock_key: parts.lock_key.clone(),
+            clock: parts.clock.clone(),
+            queue: queue.clone(),
+            lost_after_ms,
+            busy: Default::default(),
+        });
         Arc::new(Self {
+            reports,
             store: parts.store,
             registry: parts.registry,
             strategies: parts.strategies,

@@ -62,6 +62,7 @@ impl Leadership {
             alerts: engine.alerts.clone(),
             metrics: engine.metrics.clone(),
             clock: engine.clock.clone(),
+            epoch,
         };
         loops.push(("sweeps", tokio::spawn(sweeps.run())));
         let retention = crate::retention::run(engine.store.clone(), engine.retention.clone());

@@ -13,6 +13,7 @@ mod dispatcher;
 mod engine;
 mod error;
 mod executions;
+mod heartbeats;
 mod leader;
 mod mailbox;
 mod metrics;

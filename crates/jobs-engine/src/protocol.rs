@@ -3,9 +3,6 @@
 //!
 //! Any instance, leader or not, serves all of it: an executor may reach whichever is up.
 
-use std::collections::HashSet;
-
-use jobs_election::Role;
 use jobs_model::protocol::{
     CallbackRequest, CallbackStatus, DeclaredTask, HeartbeatRequest, RegisterRequest, RegisterResponse,
 };
@@ -14,7 +11,6 @@ use jobs_model::{
 };
 use jobs_registry::ExecutorView;
 
-use crate::queue::Wake;
 use crate::{Engine, Error, Result};
 
 /// What a callback did.
@@ -83,51 +79,11 @@ impl Engine {
         Ok((response, created))
     }
 
-    /// Records a heartbeat; executions this instance should be running but no longer reports (after a grace
-    /// period that covers a heartbeat crossing a dispatch) are failed as lost.
-    ///
-    /// Fires claimed for this instance whose send time is past the grace and that are still not marked as taken
-    /// (their leader was replaced before it could tell) are settled here, before anything sends them again: those
-    /// the instance reports are running, the others never reached it and go back to the queue.
+    /// Records a heartbeat and answers as soon as it is recorded; what it reports (claimed fires it got or never
+    /// got, executions it no longer runs) is settled afterwards, in the background.
     pub async fn heartbeat(&self, id: ExecutorId, request: &HeartbeatRequest) -> Result<()> {
         self.registry.heartbeat(id, request).await?;
-        let reported: HashSet<ExecutionId> = request.running_executions.iter().copied().collect();
-        let grace =
-            i64::try_from(self.registry.heartbeat_interval_seconds()).unwrap_or(i64::MAX / 4_000) * 2_000 + 1_000;
-        let now = self.clock.now();
-        // The heartbeat itself is recorded: a failure here only leaves the claims for the next one.
-        let settled = async {
-            let current_epoch = match self.role() {
-                Role::Leader { epoch } => Some(epoch),
-                Role::Follower => self.store.leader(&self.lock_key).await?.map(|leader| leader.epoch),
-            };
-            let sent_before = now.add_millis(-grace);
-            self.store.settle_unsent_claims(id, &request.running_executions, sent_before, current_epoch, now).await
-        };
-        match settled.await {
-            Ok((marked, unsent)) if marked + unsent > 0 => {
-                tracing::info!(executor_id = %id, marked, unsent, "claimed fires of an earlier leader settled");
-                if unsent > 0 {
-                    self.queue.post(Wake::Pending);
-                }
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(executor_id = %id, %error, "cannot settle claimed fires now; next heartbeat"),
-        }
-        for execution in self.store.running_on(id).await? {
-            if reported.contains(&execution.id) {
-                continue;
-            }
-            let started = if execution.attempt == 1 {
-                execution.started_at
-            } else {
-                let attempts = self.store.attempts(execution.id).await?;
-                attempts.iter().find(|attempt| attempt.attempt == execution.attempt).map(|attempt| attempt.started_at)
-            };
-            if started.is_some_and(|started| now.millis_since(started) > grace) {
-                self.lost(&execution, "lost: the executor instance no longer reports it running").await?;
-            }
-        }
+        self.reports.settle(id, request.running_executions.clone());
         Ok(())
     }
 
@@ -161,9 +117,8 @@ impl Engine {
         if report.status == CallbackStatus::Success
             && let Some(attempt) = report.attempt
             && report.logs.len() <= MAX_LOG_LINES
-            && self.settler.succeeded(id, attempt, report.result.clone()).await?
+            && self.settler.succeeded(id, attempt, report.result.clone(), truncated(&report.logs)).await?
         {
-            self.append_logs(id, &report.logs).await?;
             tracing::debug!("callback applied");
             return Ok(CallbackOutcome::Applied(ExecutionStatus::Success));
         }
@@ -230,8 +185,7 @@ impl Engine {
                 jobs_model::Error::invalid("lines", format!("at most {MAX_LOG_LINES} lines per request")).into()
             );
         }
-        let lines: Vec<String> = lines.iter().map(|line| truncate(line, MAX_LOG_LINE)).collect();
-        Ok(self.store.append_logs(id, &lines, self.clock.now()).await?)
+        Ok(self.store.append_logs(id, &truncated(lines), self.clock.now()).await?)
     }
 
     /// Every executor instance, optionally only those of one group and one state.
@@ -253,6 +207,11 @@ impl Engine {
     ) -> Result<ExecutorView> {
         Ok(self.registry.set_status(id, status, reason, by).await?)
     }
+}
+
+/// The lines as they are kept: each cut to [`MAX_LOG_LINE`].
+fn truncated(lines: &[String]) -> Vec<String> {
+    lines.iter().map(|line| truncate(line, MAX_LOG_LINE)).collect()
 }
 
 /// Names the declared task an error is about.

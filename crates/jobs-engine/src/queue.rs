@@ -10,12 +10,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jobs_model::{Execution, ExecutionMode, Task, TaskId, Timestamp};
-use jobs_storage::Store;
+use jobs_storage::{OwnClaims, Store};
 
 use crate::clock::Clock;
 use crate::dispatcher::Dispatcher;
 use crate::mailbox::Mailbox;
 use crate::metrics::Metrics;
+use crate::sent::HANDLED_MS;
 use crate::settle::Settler;
 
 #[cfg(test)]
@@ -29,6 +30,10 @@ const LOOK_AHEAD_MS: i64 = 1_000;
 const BATCH: u64 = 1_000;
 /// A claim of this leadership whose send time is less than this long ago is left to the dispatcher that holds it.
 const OWN_CLAIMS_MS: i64 = 5_000;
+/// A claim of this leadership whose send time is more than this long ago is settled by its instance's heartbeats,
+/// not sent from here: the dispatcher remembers what it handled for [`HANDLED_MS`], and only within that can the
+/// queue tell a claim it never saw (written, but its hand-off lost) from one it sent whose mark was lost.
+pub(crate) const OWN_CLAIMS_SETTLED_MS: i64 = HANDLED_MS - 10_000;
 
 /// Why the queue should look now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -87,7 +92,12 @@ impl Queue {
     async fn pass(&self, waiting: &mut HashSet<TaskId>) {
         let due = self.clock.now().add_millis(LOOK_AHEAD_MS);
         // This leadership's recent claims are its dispatcher's; older ones (their send failed to happen) are looked at.
-        let own = (self.epoch, self.clock.now().add_millis(-OWN_CLAIMS_MS));
+        let now = self.clock.now();
+        let own = OwnClaims {
+            epoch: self.epoch,
+            recent_since: now.add_millis(-OWN_CLAIMS_MS),
+            settled_before: now.add_millis(-OWN_CLAIMS_SETTLED_MS),
+        };
         let candidates = match self.store.pending_candidates(due, BATCH, Some(own)).await {
             Ok(candidates) => candidates,
             Err(error) => {
@@ -143,7 +153,7 @@ impl Queue {
     /// it or waits for its end; yes if this leadership claimed it (then it was never sent), or if sending it again
     /// cannot run it twice. Otherwise its delivery is unknown, and its instance's next heartbeat settles it.
     async fn may_send_claimed(&self, execution: &Execution) -> bool {
-        if self.dispatcher.owns(execution.id) {
+        if self.dispatcher.owns(execution) {
             return false;
         }
         execution.epoch == Some(self.epoch) || self.dispatcher.may_resend(execution, self.took_over_at).await

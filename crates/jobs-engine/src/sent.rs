@@ -6,6 +6,10 @@
 //!
 //! It also holds the claimed fires that ended here before their send time (cancelled, their task deleted or
 //! replaced): the dispatcher, which reads nothing from the database at a fire's instant, drops them.
+//!
+//! And it remembers, for a while after, every claimed fire the dispatcher handled (sent, refused, or ended), so
+//! that a queue pass that read the fire's row as still claimed before its end was written never sends it again:
+//! a claimed fire has one sender.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -17,6 +21,9 @@ const PRUNE_EVERY: usize = 1024;
 /// How long past its deadline an entry is kept (the timeout sweep ends the attempt meanwhile), and how long a
 /// withdrawn fire is remembered (its send time is at most seconds away).
 const KEEP_PAST_DEADLINE_MS: i64 = 60_000;
+/// How long a claimed fire the dispatcher handled is remembered as handled. The queue leaves this leadership's
+/// claims whose send time is older than this to the instances' heartbeats ([`HANDLED_MS`] is its bound).
+pub(crate) const HANDLED_MS: i64 = 60_000;
 
 /// One attempt this leader sent.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +43,8 @@ struct Inner {
     attempts: HashMap<ExecutionId, SentAttempt>,
     /// Claimed fires that ended before they were sent, with when.
     withdrawn: HashMap<ExecutionId, Timestamp>,
+    /// Claimed fires this leader handled, with when it was done with them.
+    handled: HashMap<ExecutionId, Timestamp>,
     inserted: usize,
 }
 
@@ -46,13 +55,31 @@ impl Sent {
         if inner.inserted.is_multiple_of(PRUNE_EVERY) {
             inner.attempts.retain(|_, sent| now.millis_since(sent.deadline) < KEEP_PAST_DEADLINE_MS);
             inner.withdrawn.retain(|_, at| now.millis_since(*at) < KEEP_PAST_DEADLINE_MS);
+            inner.handled.retain(|_, at| now.millis_since(*at) < HANDLED_MS);
         }
         inner.attempts.insert(id, attempt);
     }
 
-    /// Forgets an attempt that ended, returning it if this leader sent it.
+    /// Forgets an attempt that ended, returning it if this leader sent it (a claimed fire the dispatcher retired
+    /// stays known as handled).
     pub(crate) fn take(&self, id: ExecutionId) -> Option<SentAttempt> {
         self.lock().attempts.remove(&id)
+    }
+
+    /// The dispatcher is done with claimed fire `id` (whatever became of it): it is never sent from here again.
+    pub(crate) fn retire(&self, id: ExecutionId, now: Timestamp) {
+        let mut inner = self.lock();
+        inner.inserted += 1;
+        if inner.inserted.is_multiple_of(PRUNE_EVERY) {
+            inner.handled.retain(|_, at| now.millis_since(*at) < HANDLED_MS);
+        }
+        inner.handled.insert(id, now);
+    }
+
+    /// Whether the dispatcher handled claimed fire `id` within the last [`HANDLED_MS`].
+    pub(crate) fn handled(&self, id: ExecutionId) -> bool {
+        let inner = self.lock();
+        inner.attempts.contains_key(&id) || inner.handled.contains_key(&id)
     }
 
     /// A claimed fire ended before it was known to be sent: unless it was sent already, it must not be.
@@ -111,6 +138,21 @@ mod tests {
         assert!(sent.take_withdrawn(unsent));
         assert!(!sent.take_withdrawn(unsent), "forgotten once dropped");
         assert!(!sent.take_withdrawn(gone), "a fire already sent is not withdrawn");
+    }
+
+    #[test]
+    fn a_retired_claim_stays_handled_after_its_end_until_it_is_pruned() {
+        let sent = Sent::default();
+        let id = ExecutionId::new();
+        sent.insert(id, attempt(10_000), Timestamp::from_millis(0));
+        sent.retire(id, Timestamp::from_millis(5));
+        assert!(sent.take(id).is_some());
+        assert!(sent.handled(id), "ended, but a stale read of its claimed row must not send it again");
+        let later = Timestamp::from_millis(5 + HANDLED_MS);
+        for _ in 0..PRUNE_EVERY {
+            sent.retire(ExecutionId::new(), later);
+        }
+        assert!(!sent.handled(id), "forgotten once older than HANDLED_MS");
     }
 
     #[test]

@@ -76,8 +76,8 @@ pub(crate) struct Settler {
 }
 
 impl Settler {
-    /// An instance reported that attempt `attempt` of execution `id` succeeded: one conditional update through the
-    /// batched writer, with no read before it. Returns whether it applied (false: the execution had ended, moved to
+    /// An instance reported that attempt `attempt` of execution `id` succeeded, with the log lines it sent along:
+    /// one conditional update (and the lines' insert) through the batched writer, with no read before it. Returns whether it applied (false: the execution had ended, moved to
     /// another attempt, or does not exist).
     #[tracing::instrument(skip_all, fields(execution_id = %id, attempt))]
     pub(crate) async fn succeeded(
@@ -85,9 +85,10 @@ impl Settler {
         id: jobs_model::ExecutionId,
         attempt: u32,
         result: Option<serde_json::Value>,
+        logs: Vec<String>,
     ) -> Result<bool, jobs_storage::Error> {
         let now = self.clock.now();
-        let applied = self.writer.finish(id, attempt, ExecutionStatus::Success, result, None, now).await?;
+        let applied = self.writer.finish(id, attempt, ExecutionStatus::Success, result, None, logs, now).await?;
         if applied {
             self.metrics.finished(ExecutionStatus::Success);
             self.count_chained();
@@ -137,7 +138,9 @@ impl Settler {
         let now = self.clock.now();
         let applied = match attempt {
             Some(attempt) if status == ExecutionStatus::Success => {
-                self.writer.finish(execution.id, attempt, status, result, error.map(str::to_owned), now).await?
+                self.writer
+                    .finish(execution.id, attempt, status, result, error.map(str::to_owned), Vec::new(), now)
+                    .await?
             }
             Some(attempt) => {
                 self.store.finish_attempt(execution.id, attempt, status, result.as_ref(), error, now).await?

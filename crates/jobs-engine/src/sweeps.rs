@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jobs_model::{AttemptStatus, ExecutorState};
+use jobs_model::{AttemptStatus, ExecutorState, Timestamp};
 use jobs_registry::Registry;
 use jobs_storage::Store;
 
@@ -26,6 +26,8 @@ pub(crate) struct Sweeps {
     pub(crate) alerts: Arc<Alerter>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// This leadership's epoch: its own claimed fires were sent by its dispatcher.
+    pub(crate) epoch: i64,
 }
 
 impl Sweeps {
@@ -89,13 +91,17 @@ impl Sweeps {
         }
         let now = self.clock.now();
         for view in offline {
-            // Fires claimed for it that should have gone out by now and are not marked as taken go back to the queue.
-            let (_, unsent) = self.store.settle_unsent_claims(view.executor.id, &[], now, None, now).await?;
+            // Fires an earlier leader claimed for it that should have gone out by now and are not marked as taken
+            // go back to the queue. This leadership's own claims whose send time passed were sent (its dispatcher
+            // passes over an instance it no longer sees): taken but not yet marked, they are lost like running work.
+            let current = Some((self.epoch, Timestamp::from_millis(i64::MIN)));
+            let (_, unsent) = self.store.settle_unsent_claims(view.executor.id, &[], now, current, now).await?;
             if unsent > 0 {
                 tracing::info!(executor_id = %view.executor.id, unsent, "claimed fires of an offline instance requeued");
             }
             let reason = format!("lost: executor instance `{}` went offline", view.executor.instance_id);
-            for execution in self.store.running_on(view.executor.id).await? {
+            let sent = self.store.claims_sent_to(view.executor.id, self.epoch, now).await?;
+            for execution in self.store.running_on(view.executor.id).await?.into_iter().chain(sent) {
                 let task = self.store.get_task(execution.task_id).await?;
                 self.settler
                     .attempt_failed(&execution, execution.attempt, AttemptStatus::Failed, &reason, task.as_ref())

@@ -70,7 +70,8 @@ impl Writer {
         }
     }
 
-    /// [`Store::finish_attempt`], batched.
+    /// [`Store::finish_attempt`], batched, with the lines reported with the end.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish(
         &self,
         id: ExecutionId,
@@ -78,9 +79,10 @@ impl Writer {
         status: ExecutionStatus,
         result: Option<serde_json::Value>,
         error: Option<String>,
+        logs: Vec<String>,
         at: Timestamp,
     ) -> Result<bool, jobs_storage::Error> {
-        self.apply(Change::Finish { id, attempt, status, result, error, at }).await
+        self.apply(Change::Finish { id, attempt, status, result, error, logs, at }).await
     }
 
     async fn apply(&self, change: Change) -> Result<bool, jobs_storage::Error> {

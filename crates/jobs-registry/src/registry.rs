@@ -48,6 +48,39 @@ impl Snapshot {
         };
         offline_after.saturating_add(outage.max(0))
     }
+
+    /// The database answered at `now`: an outage in progress ended. A database that fails on and off (saturated,
+    /// not down) is one outage, not many short ones: a success between failures must not shrink the allowance.
+    fn database_answered(&mut self, now: Timestamp, offline_after: i64) {
+        if let Some(from) = self.failing_since.take() {
+            let from = match self.last_outage {
+                Some((earlier, to)) if from.millis_since(to) <= offline_after => earlier,
+                _ => from,
+            };
+            self.last_outage = Some((from, now));
+        }
+    }
+}
+
+#[cfg(test)]
+mod snapshot_tests {
+    use super::*;
+
+    #[test]
+    fn failures_between_successes_are_one_outage() {
+        let at = Timestamp::from_millis;
+        // Failing from 0 to 10 s, answering, failing again from 12 s to 20 s: one outage of 20 s.
+        let mut snapshot = Snapshot { failing_since: Some(at(0)), ..Snapshot::default() };
+        snapshot.database_answered(at(10_000), 30_000);
+        snapshot.failing_since = Some(at(12_000));
+        snapshot.database_answered(at(20_000), 30_000);
+        assert_eq!(snapshot.last_outage, Some((at(0), at(20_000))));
+        assert_eq!(snapshot.offline_after_at(at(21_000), 30_000), 50_000);
+        // Long after, a new failure is an outage of its own.
+        snapshot.failing_since = Some(at(100_000));
+        snapshot.database_answered(at(101_000), 30_000);
+        assert_eq!(snapshot.last_outage, Some((at(100_000), at(101_000))));
+    }
 }
 
 /// Registration, heartbeats, maintenance and candidate lookup over the executors table.
@@ -301,11 +334,7 @@ impl Registry {
                 snapshot.failing_since.get_or_insert(now);
             }
             Err(_) => {}
-            Ok(_) => {
-                if let Some(from) = snapshot.failing_since.take() {
-                    snapshot.last_outage = Some((from, now));
-                }
-            }
+            Ok(_) => snapshot.database_answered(now, self.offline_after_millis()),
         }
         Ok(result?)
     }

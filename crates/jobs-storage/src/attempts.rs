@@ -16,6 +16,7 @@ use crate::chains::{Ended, trigger_chains};
 use crate::convert::{self, int, uint};
 use crate::entity::execution::{self, Entity as Executions};
 use crate::entity::execution_attempt::{self, Column, Entity as Attempts};
+use crate::logs::insert_logs_in;
 use crate::{Error, Result, Store};
 
 /// The statuses an execution can still leave.
@@ -62,6 +63,7 @@ impl Store {
         let mut taken_at = None;
         let mut ended = Vec::new();
         let mut ended_at = Timestamp::from_millis(0);
+        let mut lines: Vec<(ExecutionId, &[String], Timestamp)> = Vec::new();
         for change in changes {
             applied.push(match change {
                 Change::Claim { id, attempt, executor_id, at, deadline } => {
@@ -75,17 +77,21 @@ impl Store {
                 Change::Accepted { id, attempt, at } => {
                     attempt_status_in(&txn, *id, *attempt, AttemptStatus::Running, None, *at).await?
                 }
-                Change::Finish { id, attempt, status, result, error, at } => {
+                Change::Finish { id, attempt, status, result, error, logs, at } => {
                     let ending = Ending { id: *id, attempt: Some(*attempt), status: *status, at: *at };
                     let finished = finish_in(&txn, ending, result.as_ref(), error.as_deref(), true).await?;
                     if finished {
                         ended.push(Ended { id: *id, status: *status, result: result.as_ref() });
                         ended_at = Ord::max(ended_at, *at);
+                        if !logs.is_empty() {
+                            lines.push((*id, logs.as_slice(), *at));
+                        }
                     }
                     finished
                 }
             });
         }
+        insert_logs_in(&txn, &lines).await?;
         let chained = trigger_chains(&txn, &ended, ended_at).await?;
         if let Some(at) = taken_at {
             for chunk in taken.chunks(500) {
@@ -108,15 +114,16 @@ impl Store {
     /// are marked running; the others never reached it and become plain pending executions again, for the queue to
     /// send. Returns how many were marked and how many were put back.
     ///
-    /// The claims of `current_epoch`, the leader now in office, are left alone: its dispatcher sent them (an
-    /// instance slow to answer has not reported them yet) or still decides what becomes of them.
+    /// The claims of the leader now in office (`current = (epoch, sent_before)`) are settled only once sent before
+    /// their own, older bound: until then its dispatcher sent them (an instance slow to answer has not reported them
+    /// yet) or still decides what becomes of them; past it, they are a send whose "accepted" mark was lost.
     #[tracing::instrument(skip_all, fields(executor_id = %executor_id))]
     pub async fn settle_unsent_claims(
         &self,
         executor_id: ExecutorId,
         running: &[ExecutionId],
         sent_before: Timestamp,
-        current_epoch: Option<i64>,
+        current: Option<(i64, Timestamp)>,
         at: Timestamp,
     ) -> Result<(u64, u64)> {
         let claims = || {
@@ -124,9 +131,12 @@ impl Store {
                 .add(preclaimed())
                 .add(execution::Column::ExecutorId.eq(executor_id.to_string()))
                 .add(execution::Column::StartedAt.lt(sent_before.as_millis()));
-            if let Some(epoch) = current_epoch {
+            if let Some((epoch, own_sent_before)) = current {
                 claims = claims.add(
-                    Condition::any().add(execution::Column::Epoch.is_null()).add(execution::Column::Epoch.ne(epoch)),
+                    Condition::any()
+                        .add(execution::Column::Epoch.is_null())
+                        .add(execution::Column::Epoch.ne(epoch))
+                        .add(execution::Column::StartedAt.lt(own_sent_before.as_millis())),
                 );
             }
             claims
@@ -413,13 +423,15 @@ pub enum Change {
     Claim { id: ExecutionId, attempt: u32, executor_id: ExecutorId, at: Timestamp, deadline: Timestamp },
     /// The instance took attempt `attempt`: `sending` becomes `running` ([`Store::set_attempt_status`]).
     Accepted { id: ExecutionId, attempt: u32, at: Timestamp },
-    /// [`Store::finish_attempt`].
+    /// [`Store::finish_attempt`], with the log lines the instance reported with its end, written in the same
+    /// transaction when the end applies (so a reader never sees the end without them).
     Finish {
         id: ExecutionId,
         attempt: u32,
         status: ExecutionStatus,
         result: Option<serde_json::Value>,
         error: Option<String>,
+        logs: Vec<String>,
         at: Timestamp,
     },
 }

@@ -28,6 +28,15 @@ pub struct ExecutionFilter {
     pub limit: u64,
 }
 
+/// The claimed fires of the leader now in office that [`Store::pending_candidates`] leaves out: those claimed to
+/// be sent at `recent_since` or later, and those claimed to be sent before `settled_before`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OwnClaims {
+    pub epoch: i64,
+    pub recent_since: Timestamp,
+    pub settled_before: Timestamp,
+}
+
 impl Store {
     /// Stores a manual or retry execution (a cron execution too, guarded by its slot); a duplicate is a conflict.
     #[tracing::instrument(skip_all, fields(execution_id = %execution.id, task_id = %execution.task_id))]
@@ -97,22 +106,28 @@ impl Store {
     ///
     /// Due means its slot came (`scheduled_at <= now`) and so did its retry time, if it has one.
     ///
-    /// With `own = (epoch, since)`, the fires that leader epoch claimed to send at `since` or later are left out:
-    /// its dispatcher holds them, and a burst of a thousand claims need not be read twice a second for nothing.
+    /// With `own`, the fires that leader epoch claimed are left out unless their send time lies in
+    /// `[settled_before, recent_since)`: the recent ones its dispatcher holds (a burst of a thousand claims need not
+    /// be read twice a second for nothing), and the old ones were sent (or their send is unknown) and are settled by
+    /// their instance's heartbeats, never sent again from a stale read.
     pub async fn pending_candidates(
         &self,
         now: Timestamp,
         limit: u64,
-        own: Option<(i64, Timestamp)>,
+        own: Option<OwnClaims>,
     ) -> Result<Vec<Execution>> {
         let not_own = || match own {
-            Some((epoch, since)) => Condition::any()
+            Some(own) => Condition::any()
                 .add(Column::Attempt.ne(1))
                 .add(Column::RetryAt.is_not_null())
                 .add(Column::Epoch.is_null())
-                .add(Column::Epoch.ne(epoch))
+                .add(Column::Epoch.ne(own.epoch))
                 .add(Column::StartedAt.is_null())
-                .add(Column::StartedAt.lt(since.as_millis())),
+                .add(
+                    Condition::all()
+                        .add(Column::StartedAt.lt(own.recent_since.as_millis()))
+                        .add(Column::StartedAt.gte(own.settled_before.as_millis())),
+                ),
             None => Condition::all(),
         };
         let pending = || Condition::all().add(Column::Status.eq(ExecutionStatus::Pending.as_str())).add(not_own());
@@ -185,6 +200,29 @@ impl Store {
         Executions::find()
             .filter(Column::ExecutorId.eq(executor_id.to_string()))
             .filter(Column::Status.eq(ExecutionStatus::Running.as_str()))
+            .order_by_asc(Column::Id)
+            .all(self.connection())
+            .await?
+            .into_iter()
+            .map(from_model)
+            .collect()
+    }
+
+    /// The fires leader epoch `epoch` claimed for an executor instance to be sent before `sent_before` and still not
+    /// marked as taken: sent, as far as that leader can tell.
+    pub async fn claims_sent_to(
+        &self,
+        executor_id: ExecutorId,
+        epoch: i64,
+        sent_before: Timestamp,
+    ) -> Result<Vec<Execution>> {
+        Executions::find()
+            .filter(Column::ExecutorId.eq(executor_id.to_string()))
+            .filter(Column::Status.eq(ExecutionStatus::Pending.as_str()))
+            .filter(Column::Attempt.eq(1))
+            .filter(Column::RetryAt.is_null())
+            .filter(Column::Epoch.eq(epoch))
+            .filter(Column::StartedAt.lt(sent_before.as_millis()))
             .order_by_asc(Column::Id)
             .all(self.connection())
             .await?

@@ -26,7 +26,7 @@ pub mod testing;
 pub use crate::attempts::Change;
 pub use crate::config::{Backend, DEFAULT_SQLITE_URL, DatabaseConfig, redact_url};
 pub use crate::error::{Error, Result};
-pub use crate::executions::ExecutionFilter;
+pub use crate::executions::{ExecutionFilter, OwnClaims};
 pub use crate::executors::ExecutorFilter;
 pub use crate::fires::PlannedFire;
 pub use crate::guarded::TaskDeletion;

@@ -1,7 +1,10 @@
 //! Execution log lines: appended in multi-row inserts, read back in order by their auto-increment sequence.
 
 use jobs_model::{ExecutionId, LogLine, Timestamp};
-use sea_orm::{ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveValue::NotSet, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect,
+};
 
 use crate::entity::execution_log::{self, Column, Entity as Logs};
 use crate::{Result, Store};
@@ -16,26 +19,11 @@ impl Store {
         if lines.is_empty() {
             return Ok(());
         }
-        let execution_id = id.to_string();
-        let rows = |chunk: &[String]| {
-            chunk
-                .iter()
-                .map(|message| execution_log::ActiveModel {
-                    id: NotSet,
-                    execution_id: Set(execution_id.clone()),
-                    at: Set(at.as_millis()),
-                    message: Set(message.clone()),
-                })
-                .collect::<Vec<_>>()
-        };
         if lines.len() <= LINES_PER_INSERT {
-            Logs::insert_many(rows(lines)).exec_without_returning(self.connection()).await?;
-            return Ok(());
+            return insert_logs_in(self.connection(), &[(id, lines, at)]).await;
         }
         let txn = self.begin().await?;
-        for chunk in lines.chunks(LINES_PER_INSERT) {
-            Logs::insert_many(rows(chunk)).exec_without_returning(&txn).await?;
-        }
+        insert_logs_in(&txn, &[(id, lines, at)]).await?;
         txn.commit().await?;
         Ok(())
     }
@@ -55,4 +43,30 @@ impl Store {
             .map(|row| LogLine { seq: row.id, at: Timestamp::from_millis(row.at), message: row.message })
             .collect())
     }
+}
+
+/// Inserts the lines of several executions' logs, each set stamped with its instant, on `conn` (a transaction, when
+/// they must land with something else).
+pub(crate) async fn insert_logs_in(
+    conn: &impl ConnectionTrait,
+    logs: &[(ExecutionId, &[String], Timestamp)],
+) -> Result<()> {
+    let rows: Vec<execution_log::ActiveModel> = logs
+        .iter()
+        .flat_map(|(id, lines, at)| {
+            let execution_id = id.to_string();
+            lines.iter().map(move |message| execution_log::ActiveModel {
+                id: NotSet,
+                execution_id: Set(execution_id.clone()),
+                at: Set(at.as_millis()),
+                message: Set(message.clone()),
+            })
+        })
+        .collect();
+    let mut rows = rows.into_iter().peekable();
+    while rows.peek().is_some() {
+        let chunk: Vec<_> = rows.by_ref().take(LINES_PER_INSERT).collect();
+        Logs::insert_many(chunk).exec_without_returning(conn).await?;
+    }
+    Ok(())
 }

@@ -4,7 +4,7 @@
 use jobs_model::{AttemptStatus, Execution, ExecutionStatus, ExecutorId, Task, TriggerType};
 
 use super::{at, execution, task};
-use crate::{Change, Store};
+use crate::{Change, OwnClaims, Store};
 
 /// A cron fire of `task` claimed for `executor`, to be sent at `send_at`.
 fn claimed(task: &Task, slot: i64, executor: ExecutorId, send_at: i64) -> Execution {
@@ -25,6 +25,7 @@ fn success(e: &Execution, attempt: u32, when: i64) -> Change {
         status: ExecutionStatus::Success,
         result: Some(serde_json::json!({"ok": true})),
         error: None,
+        logs: Vec::new(),
         at: at(when),
     }
 }
@@ -127,10 +128,14 @@ pub(crate) async fn heartbeats_settle_the_claims_of_an_earlier_leader(store: &St
     for e in [&reported, &never_sent, &not_yet_due, &elsewhere] {
         store.insert_execution(e).await.unwrap();
     }
-    // The leader now in office keeps its own claims.
-    assert_eq!(store.settle_unsent_claims(x, &[reported.id], at(5_000), Some(3), at(6_000)).await.unwrap(), (0, 0));
-    let settled = store.settle_unsent_claims(x, &[reported.id], at(5_000), Some(99), at(6_000)).await.unwrap();
-    assert_eq!(settled, (1, 1));
+    // The leader now in office keeps its own recent claims.
+    let own = Some((3, at(0)));
+    assert_eq!(store.settle_unsent_claims(x, &[reported.id], at(5_000), own, at(6_000)).await.unwrap(), (0, 0));
+    // Its claims older than its own bound are settled like anyone's: a reported one whose mark was lost runs.
+    let own = Some((3, at(1_500)));
+    assert_eq!(store.settle_unsent_claims(x, &[reported.id], at(5_000), own, at(6_000)).await.unwrap(), (1, 0));
+    let settled = store.settle_unsent_claims(x, &[reported.id], at(5_000), Some((99, at(0))), at(6_000)).await;
+    assert_eq!(settled.unwrap(), (0, 1));
 
     let now = store.get_execution(reported.id).await.unwrap().unwrap();
     assert_eq!((now.status, now.attempt, now.executor_id), (ExecutionStatus::Running, 1, Some(x)));
@@ -159,11 +164,16 @@ pub(crate) async fn the_queue_leaves_a_leaders_recent_claims_to_it(store: &Store
     let ids = |candidates: Vec<Execution>| candidates.into_iter().map(|e| e.id).collect::<Vec<_>>();
     let all = ids(store.pending_candidates(at(5_000), 100, None).await.unwrap());
     assert_eq!(all.len(), 4);
-    let left = ids(store.pending_candidates(at(5_000), 100, Some((7, at(-5_000)))).await.unwrap());
+    let own = OwnClaims { epoch: 7, recent_since: at(-5_000), settled_before: at(-60_000) };
+    let left = ids(store.pending_candidates(at(5_000), 100, Some(own)).await.unwrap());
     assert!(!left.contains(&recent.id), "a recent claim of this leader is its dispatcher's");
     for e in [&stale, &earlier_leader, &plain] {
         assert!(left.contains(&e.id), "{e:?}");
     }
+    let own = OwnClaims { epoch: 7, recent_since: at(-5_000), settled_before: at(-9_000) };
+    let left = ids(store.pending_candidates(at(5_000), 100, Some(own)).await.unwrap());
+    assert!(!left.contains(&stale.id), "an old claim of this leader is settled by heartbeats, never re-sent");
+    assert!(left.contains(&earlier_leader.id));
 }
 
 /// An attempt claimed and never sent (the leader's lease lapsed in between) is taken back: rejected, and the

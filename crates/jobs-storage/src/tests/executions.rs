@@ -187,6 +187,7 @@ pub(crate) async fn batched_changes_apply_like_single_ones(store: &Store) {
         status,
         result: Some(serde_json::json!({"rows": 3})),
         error: None,
+        logs: vec![format!("{status} reported")],
         at: at(3),
     };
     let applied = store
@@ -212,6 +213,9 @@ pub(crate) async fn batched_changes_apply_like_single_ones(store: &Store) {
     assert_eq!((b_now.status, b_now.finished_at), (ExecutionStatus::Success, Some(at(3))));
     assert_eq!(b_now.result, Some(serde_json::json!({"rows": 3})));
     assert_eq!(store.attempts(b.id).await.unwrap()[0].status, AttemptStatus::Success);
+    // The lines reported with an end land with it, and only with an end that applied.
+    let logs: Vec<String> = store.logs(b.id, None, 0).await.unwrap().into_iter().map(|line| line.message).collect();
+    assert_eq!(logs, ["success reported"]);
     assert_eq!(store.get_execution(c.id).await.unwrap().unwrap().status, ExecutionStatus::Pending);
     assert!(store.apply_changes(&[]).await.unwrap().is_empty());
 }

@@ -1,0 +1,106 @@
+//! One sender per claimed fire: a read of a claimed row made before its end was written never sends it again.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+
+use jobs_balance::Manager;
+use jobs_election::{Lease, Role};
+use jobs_model::protocol::{CallbackRequest, CallbackStatus, DispatchRequest, RegisterRequest};
+use jobs_model::{Execution, ExecutionId, ExecutionMode, Parameters, TaskSpec, Timestamp, TriggerType};
+use jobs_registry::Registry;
+
+use crate::{DispatchError, Engine, EngineParts, ExecutorClient, SystemClock};
+
+/// An executor client that takes every request and remembers it.
+#[derive(Debug, Default)]
+struct Taking(Mutex<Vec<(ExecutionId, u32)>>);
+
+#[async_trait]
+impl ExecutorClient for Taking {
+    async fn execute(&self, _: &str, request: &DispatchRequest) -> Result<(), DispatchError> {
+        self.0.lock().unwrap().push((request.execution_id, request.attempt));
+        Ok(())
+    }
+
+    async fn cancel(&self, _: &str, _: ExecutionId) -> Result<(), DispatchError> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_claimed_fire_read_before_its_end_is_not_sent_again() {
+    let store = jobs_storage::testing::test_store().await;
+    let (_role, receiver) = watch::channel(Role::Leader { epoch: 1 });
+    let lease = Lease::default();
+    lease.hold();
+    let client = Arc::new(Taking::default());
+    let engine = Engine::new(EngineParts {
+        registry: Arc::new(Registry::new(store.clone(), Default::default())),
+        store: store.clone(),
+        strategies: Arc::new(Manager::default()),
+        client: client.clone(),
+        config: Default::default(),
+        instance_id: "leader".to_owned(),
+        lock_key: "dispatcher-test".to_owned(),
+        advertised_url: "http://127.0.0.1:1".to_owned(),
+        role: receiver,
+        lease,
+        health_check: Default::default(),
+        retention: Default::default(),
+        alerts: Default::default(),
+        executor_secret: None,
+        clock: Arc::new(SystemClock),
+        tls: None,
+    });
+    let mut spec = TaskSpec::named("burst".to_owned());
+    spec.cron_expression = Some("0 0 3 * * *".to_owned());
+    spec.execution_mode = ExecutionMode::Parallel;
+    let task = Arc::new(engine.create_task(spec).await.unwrap());
+    let registration: RegisterRequest = serde_json::from_value(serde_json::json!({
+        "name": "plain", "instance_id": "plain-1", "base_url": "http://127.0.0.1:2", "tasks": [{"task_name": "burst"}]
+    }))
+    .unwrap();
+    let (registered, _) = engine.register_executor(&registration).await.unwrap();
+    engine.registry.candidates("burst", None).await.unwrap();
+
+    // A fire this leader claimed for the instance, as the planner writes it.
+    let now = Timestamp::now();
+    let mut fire = Execution::pending(&task, TriggerType::Cron, now, Parameters::default(), now);
+    fire.executor_id = Some(registered.executor_id);
+    fire.attempt = 1;
+    fire.epoch = Some(1);
+    fire.started_at = Some(now);
+    fire.deadline_at = Some(now.add_millis(60_000));
+    store.insert_execution(&fire).await.unwrap();
+    let stale = store.get_execution(fire.id).await.unwrap().unwrap();
+    assert!(stale.is_preclaimed());
+
+    let dispatcher = engine.dispatcher.clone();
+    dispatcher.dispatch_at(stale.clone(), task.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while dispatcher.in_flight.lock().unwrap().contains(&fire.id) {
+        assert!(tokio::time::Instant::now() < deadline, "the fire was never sent");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(*client.0.lock().unwrap(), [(fire.id, 1)]);
+    let success = CallbackRequest {
+        status: CallbackStatus::Success,
+        attempt: Some(1),
+        result: None,
+        error: None,
+        logs: vec!["done".to_owned()],
+    };
+    engine.callback(fire.id, &success).await.unwrap();
+
+    // A queue pass that read the row while it was still claimed, and acts on it only now.
+    assert!(dispatcher.owns(&stale), "the queue must leave a claimed fire its dispatcher handled alone");
+    dispatcher.dispatch_at(stale.clone(), task.clone());
+    assert!(!dispatcher.in_flight.lock().unwrap().contains(&fire.id), "not taken up again");
+    assert_eq!(client.0.lock().unwrap().len(), 1, "sent once");
+    // Its log lines landed with its end.
+    let logs = store.logs(fire.id, None, 0).await.unwrap();
+    assert_eq!(logs.iter().map(|line| line.message.as_str()).collect::<Vec<_>>(), ["done"]);
+}
