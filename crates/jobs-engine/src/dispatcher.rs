@@ -150,7 +150,7 @@ impl Dispatcher {
             Ok(candidates) if !candidates.is_empty() => candidates,
             _ => return,
         };
-        let choices: Vec<Candidate> = candidates
+        let mut choices: Vec<Candidate> = candidates
             .iter()
             .map(|(executor, running)| Candidate { id: executor.id, weight: executor.weight, running: *running })
             .collect();
@@ -158,6 +158,8 @@ impl Dispatcher {
         let timeout_ms = i64::from(task.spec.timeout_seconds) * 1000;
         for execution in executions.iter_mut().filter(|execution| execution.status == ExecutionStatus::Pending) {
             let Some(index) = strategy.pick(task.id, &choices) else { return };
+            // What this batch assigned counts, so that `least_loaded` does not give one instance the whole batch.
+            choices[index].running += 1;
             let executor = &candidates[index].0;
             let lead = i64::try_from(executor.early_delivery_ms).unwrap_or(i64::MAX).min(self.early_delivery_ms);
             execution.executor_id = Some(executor.id);

@@ -30,18 +30,17 @@ impl ExecutorClient for Taking {
     }
 }
 
-#[tokio::test]
-async fn a_claimed_fire_read_before_its_end_is_not_sent_again() {
+/// A leading engine on a fresh SQLite database, sending through `client`.
+async fn leader(client: Arc<Taking>) -> Arc<Engine> {
     let store = jobs_storage::testing::test_store().await;
     let (_role, receiver) = watch::channel(Role::Leader { epoch: 1 });
     let lease = Lease::default();
     lease.hold();
-    let client = Arc::new(Taking::default());
-    let engine = Engine::new(EngineParts {
+    Engine::new(EngineParts {
         registry: Arc::new(Registry::new(store.clone(), Default::default())),
-        store: store.clone(),
+        store,
         strategies: Arc::new(Manager::default()),
-        client: client.clone(),
+        client,
         config: Default::default(),
         instance_id: "leader".to_owned(),
         lock_key: "dispatcher-test".to_owned(),
@@ -54,22 +53,34 @@ async fn a_claimed_fire_read_before_its_end_is_not_sent_again() {
         executor_secret: None,
         clock: Arc::new(SystemClock),
         tls: None,
-    });
+    })
+}
+
+/// Registers instance `instance` of group `plain`, declaring `task`.
+async fn register(engine: &Engine, instance: &str, task: &str) -> jobs_model::ExecutorId {
+    let registration: RegisterRequest = serde_json::from_value(serde_json::json!({
+        "name": "plain", "instance_id": instance, "base_url": "http://127.0.0.1:2", "tasks": [{"task_name": task}]
+    }))
+    .unwrap();
+    engine.register_executor(&registration).await.unwrap().0.executor_id
+}
+
+#[tokio::test]
+async fn a_claimed_fire_read_before_its_end_is_not_sent_again() {
+    let client = Arc::new(Taking::default());
+    let engine = leader(client.clone()).await;
+    let store = engine.store.clone();
     let mut spec = TaskSpec::named("burst".to_owned());
     spec.cron_expression = Some("0 0 3 * * *".to_owned());
     spec.execution_mode = ExecutionMode::Parallel;
     let task = Arc::new(engine.create_task(spec).await.unwrap());
-    let registration: RegisterRequest = serde_json::from_value(serde_json::json!({
-        "name": "plain", "instance_id": "plain-1", "base_url": "http://127.0.0.1:2", "tasks": [{"task_name": "burst"}]
-    }))
-    .unwrap();
-    let (registered, _) = engine.register_executor(&registration).await.unwrap();
+    let executor = register(&engine, "plain-1", "burst").await;
     engine.registry.candidates("burst", None).await.unwrap();
 
     // A fire this leader claimed for the instance, as the planner writes it.
     let now = Timestamp::now();
     let mut fire = Execution::pending(&task, TriggerType::Cron, now, Parameters::default(), now);
-    fire.executor_id = Some(registered.executor_id);
+    fire.executor_id = Some(executor);
     fire.attempt = 1;
     fire.epoch = Some(1);
     fire.started_at = Some(now);
@@ -103,4 +114,32 @@ async fn a_claimed_fire_read_before_its_end_is_not_sent_again() {
     // Its log lines landed with its end.
     let logs = store.logs(fire.id, None, 0).await.unwrap();
     assert_eq!(logs.iter().map(|line| line.message.as_str()).collect::<Vec<_>>(), ["done"]);
+}
+
+#[tokio::test]
+async fn least_loaded_spreads_a_batch_of_claims_by_what_it_just_assigned() {
+    let engine = leader(Arc::new(Taking::default())).await;
+    let mut spec = TaskSpec::named("spread".to_owned());
+    spec.cron_expression = Some("* * * * * *".to_owned());
+    spec.execution_mode = ExecutionMode::Parallel;
+    spec.load_balance_strategy = "least_loaded".to_owned();
+    let task = engine.create_task(spec).await.unwrap();
+    let (a, b) = (register(&engine, "a", "spread").await, register(&engine, "b", "spread").await);
+    let now = Timestamp::now();
+    // Instance a runs three executions already.
+    for _ in 0..3 {
+        let mut running = Execution::pending(&task, TriggerType::Manual, now, Parameters::default(), now);
+        running.status = jobs_model::ExecutionStatus::Running;
+        running.executor_id = Some(a);
+        running.attempt = 1;
+        running.started_at = Some(now);
+        engine.store.insert_execution(&running).await.unwrap();
+    }
+    let mut fires: Vec<Execution> = (0..10)
+        .map(|n| Execution::pending(&task, TriggerType::Cron, now.add_millis(n * 1_000), Parameters::default(), now))
+        .collect();
+    engine.dispatcher.preclaim(&task, &mut fires).await;
+    let on = |id| fires.iter().filter(|fire| fire.executor_id == Some(id)).count();
+    // b takes the first three, then equal load alternates: 3 or 4 on a, not none.
+    assert!(on(a) >= 3 && on(b) >= 6, "a {} b {}", on(a), on(b));
 }
