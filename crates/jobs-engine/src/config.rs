@@ -25,6 +25,10 @@ pub struct SchedulerConfig {
     /// At most this long before a fire's instant it is sent to an instance that registered `early_delivery_ms`
     /// (the instance starts it at the instant by its own clock); `0s` sends every fire at its instant.
     pub early_delivery: Duration,
+    /// A cron fire that waits longer than this past its instant for a free slot on an instance (every instance
+    /// that can run it is at the `max_concurrency` it registered) is not sent: it is recorded `missed`, with the
+    /// reason `overloaded`. Retries, manual triggers and chained runs wait for a slot however long it takes.
+    pub max_lateness: Duration,
 }
 
 impl Default for SchedulerConfig {
@@ -38,6 +42,7 @@ impl Default for SchedulerConfig {
             misfire_grace: Duration::from_secs(60),
             dispatch_timeout: Duration::from_secs(10),
             early_delivery: Duration::from_secs(1),
+            max_lateness: Duration::from_secs(5),
         }
     }
 }

@@ -21,7 +21,7 @@ use jobs_election::Lease;
 use jobs_model::protocol::{DispatchRequest, Shard};
 use jobs_model::{
     AttemptStatus, Execution, ExecutionId, ExecutionMode, ExecutionStatus, Executor, ExecutorId, Task, TaskId,
-    Timestamp,
+    Timestamp, TriggerType,
 };
 use jobs_registry::{HealthChecker, Probe, Registry};
 use jobs_storage::Store;
@@ -72,6 +72,8 @@ pub(crate) struct Dispatcher {
     max_workers: usize,
     /// The most a fire is sent ahead of its instant (`scheduler.early_delivery`).
     early_delivery_ms: i64,
+    /// How long past its instant a cron fire may wait for a free slot before it is missed (`scheduler.max_lateness`).
+    max_lateness_ms: i64,
     callback_base: String,
     /// Attempts this instance sent and has not seen end.
     sent: Arc<Sent>,
@@ -95,6 +97,7 @@ pub(crate) struct DispatcherParts {
     pub(crate) health: Option<HealthChecker>,
     pub(crate) max_workers: usize,
     pub(crate) early_delivery_ms: i64,
+    pub(crate) max_lateness_ms: i64,
     pub(crate) callback_base: String,
     pub(crate) sent: Arc<Sent>,
 }
@@ -116,6 +119,7 @@ impl Dispatcher {
             permits: Arc::new(Semaphore::new(parts.max_workers)),
             max_workers: parts.max_workers,
             early_delivery_ms: parts.early_delivery_ms,
+            max_lateness_ms: parts.max_lateness_ms,
             callback_base: parts.callback_base,
             sent: parts.sent,
             in_flight: Mutex::default(),
@@ -295,8 +299,62 @@ impl Dispatcher {
         } else {
             execution
         };
+        if !self.wait_for_room(execution, task).await? {
+            return Ok(());
+        }
         let Ok(_permit) = self.permits.acquire().await else { return Ok(()) };
         self.send(execution, task).await
+    }
+
+    /// Whether `executor`, running `running` executions by the registry's count, has a free slot: fewer in flight
+    /// than the `max_concurrency` it registered (counting what this leader sent and has not seen end).
+    fn has_room(&self, executor: &Executor, running: u32) -> bool {
+        executor.max_concurrency.is_none_or(|max| running.max(self.sent.on(executor.id)) < max)
+    }
+
+    /// Holds the execution, without a worker, until an instance that can run it has a free slot (at once if one
+    /// has, or if none declared a limit, or if there is none: the send then fails with the reason). A cron fire
+    /// that would wait past `scheduler.max_lateness` is recorded `missed` (`overloaded`) instead; false then.
+    async fn wait_for_room(&self, execution: &Execution, task: &Task) -> Result<bool, jobs_storage::Error> {
+        // The hot path: a claimed fire whose instance has room is sent with no more than a look at the cache.
+        if execution.is_preclaimed()
+            && let Some(executor) = execution.executor_id.and_then(|id| self.registry.cached_candidate(id))
+            && self.has_room(&executor, 0)
+        {
+            return Ok(true);
+        }
+        let sheddable = execution.trigger_type == TriggerType::Cron && execution.retries == 0;
+        let mut held = false;
+        loop {
+            let candidates =
+                self.registry.candidates(&task.spec.name, task.spec.executor.as_deref()).await.unwrap_or_default();
+            if candidates.is_empty() || candidates.iter().any(|(executor, running)| self.has_room(executor, *running)) {
+                if held {
+                    tracing::debug!("a slot is free; sending");
+                }
+                return Ok(true);
+            }
+            let late = self.clock.now().millis_since(execution.scheduled_at);
+            if sheddable && late > self.max_lateness_ms {
+                let reason = format!(
+                    "overloaded: every instance that can run task `{}` was at its max_concurrency until {late} ms \
+                     past the fire's instant (scheduler.max_lateness is {} ms)",
+                    task.spec.name, self.max_lateness_ms
+                );
+                tracing::warn!(%reason, "fire shed");
+                self.metrics.shed("overloaded");
+                self.settler.end(execution, None, ExecutionStatus::Missed, None, Some(&reason)).await?;
+                return Ok(false);
+            }
+            if !held {
+                held = true;
+                tracing::debug!("every instance is at its max_concurrency; held for a free slot");
+            }
+            if !self.lease.is_valid() {
+                return Ok(true);
+            }
+            self.sent.some_end(ROOM_RECHECK).await;
+        }
     }
 
     /// Splits a broadcast fire into one execution per active, healthy instance that can run its task, ordered by
@@ -424,6 +482,10 @@ impl Dispatcher {
             reasons.push(format!("instance {executor_id} no longer takes work"));
             return Ok(false);
         };
+        if !self.has_room(&executor, 0) {
+            reasons.push(format!("{}: at its max_concurrency", executor.instance_id));
+            return Ok(false);
+        }
         if !self.lease.is_valid() {
             tracing::warn!("leader lease lapsed; not dispatching");
             return Ok(true);
@@ -521,6 +583,10 @@ impl Dispatcher {
         attempt: &mut u32,
         reasons: &mut Vec<String>,
     ) -> Result<bool, jobs_storage::Error> {
+        // Instances at their max_concurrency would refuse it; they are passed over unless all are.
+        if candidates.iter().any(|(executor, running)| self.has_room(executor, *running)) {
+            candidates.retain(|(executor, running)| self.has_room(executor, *running));
+        }
         // A shard's own instance, which the caller put first, is tried before the strategy places it elsewhere.
         let mut own_first = execution.shard.is_some();
         while !candidates.is_empty() {
@@ -590,6 +656,10 @@ impl Dispatcher {
         Ok(false)
     }
 }
+
+/// How often a fire held for a free slot looks again when no end woke it (ends through other instances, a
+/// registry reload).
+const ROOM_RECHECK: Duration = Duration::from_millis(200);
 
 /// Instances' clocks may differ by this much and a fire claimed by an earlier leader still be re-sent safely
 /// when its send time is later than this leadership's start by more.

@@ -163,6 +163,7 @@ impl Engine {
             health,
             max_workers: parts.config.max_workers,
             early_delivery_ms: millis_i64(parts.config.early_delivery.get()),
+            max_lateness_ms: millis_i64(parts.config.max_lateness.get()),
             callback_base,
             sent,
         }));

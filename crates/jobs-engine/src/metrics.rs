@@ -53,6 +53,7 @@ pub(crate) struct Metrics {
     finished: Family<Label, Counter>,
     database_errors: Counter,
     alerts: Family<Label, Counter>,
+    shed: Family<Label, Counter>,
 }
 
 impl Default for Metrics {
@@ -91,6 +92,14 @@ impl Default for Metrics {
             "Alerts by result: sent, failed after every retry, suppressed by a silence window, dropped (queue full)",
             alerts.clone(),
         );
+        let shed = Family::<Label, Counter>::default();
+        registry.register(
+            "fires_shed",
+            "Cron fires not sent and recorded missed, by reason (overloaded: every instance at its max_concurrency \
+             past scheduler.max_lateness)",
+            shed.clone(),
+        );
+        let _ = shed.get_or_create(&[("reason", "overloaded")]);
         // Every known series exists from the start, at zero, so that rates and absent() behave.
         for trigger in [TriggerType::Cron, TriggerType::Manual, TriggerType::Chain] {
             let _ = fires.get_or_create(&[("trigger", trigger.as_str())]);
@@ -104,7 +113,7 @@ impl Default for Metrics {
         for result in ALERT_RESULTS {
             let _ = alerts.get_or_create(&[("result", result)]);
         }
-        Self { registry, fires, dispatches, lateness, finished, database_errors, alerts }
+        Self { registry, fires, dispatches, lateness, finished, database_errors, alerts, shed }
     }
 }
 
@@ -122,6 +131,11 @@ impl Metrics {
             let lateness = sent_at.millis_since(execution.scheduled_at).max(0);
             self.lateness.observe(lateness as f64 / 1000.0);
         }
+    }
+
+    /// A cron fire was not sent, for `reason`.
+    pub(crate) fn shed(&self, reason: &'static str) {
+        self.shed.get_or_create(&[("reason", reason)]).inc();
     }
 
     /// An instance did not take a dispatch request.

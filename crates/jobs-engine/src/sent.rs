@@ -36,6 +36,8 @@ pub(crate) struct SentAttempt {
 #[derive(Debug, Default)]
 pub(crate) struct Sent {
     inner: Mutex<Inner>,
+    /// Woken whenever an attempt ends, for the fires waiting for a free slot on an instance.
+    ended: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -45,7 +47,20 @@ struct Inner {
     withdrawn: HashMap<ExecutionId, Timestamp>,
     /// Claimed fires this leader handled, with when it was done with them.
     handled: HashMap<ExecutionId, Timestamp>,
+    /// How many of `attempts` each instance holds.
+    on: HashMap<ExecutorId, u32>,
     inserted: usize,
+}
+
+impl Inner {
+    fn release(&mut self, executor: ExecutorId) {
+        if let Some(count) = self.on.get_mut(&executor) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                self.on.remove(&executor);
+            }
+        }
+    }
 }
 
 impl Sent {
@@ -56,14 +71,43 @@ impl Sent {
             inner.attempts.retain(|_, sent| now.millis_since(sent.deadline) < KEEP_PAST_DEADLINE_MS);
             inner.withdrawn.retain(|_, at| now.millis_since(*at) < KEEP_PAST_DEADLINE_MS);
             inner.handled.retain(|_, at| now.millis_since(*at) < HANDLED_MS);
+            let mut on: HashMap<ExecutorId, u32> = HashMap::new();
+            for sent in inner.attempts.values() {
+                *on.entry(sent.executor_id).or_default() += 1;
+            }
+            inner.on = on;
         }
-        inner.attempts.insert(id, attempt);
+        if let Some(earlier) = inner.attempts.insert(id, attempt) {
+            inner.release(earlier.executor_id);
+        }
+        *inner.on.entry(attempt.executor_id).or_default() += 1;
+    }
+
+    /// How many attempts this leader sent to `executor` and has not seen end.
+    pub(crate) fn on(&self, executor: ExecutorId) -> u32 {
+        self.lock().on.get(&executor).copied().unwrap_or(0)
+    }
+
+    /// Waits until an attempt ends, or `at_most`.
+    pub(crate) async fn some_end(&self, at_most: std::time::Duration) {
+        let _ = tokio::time::timeout(at_most, self.ended.notified()).await;
     }
 
     /// Forgets an attempt that ended, returning it if this leader sent it (a claimed fire the dispatcher retired
     /// stays known as handled).
     pub(crate) fn take(&self, id: ExecutionId) -> Option<SentAttempt> {
-        self.lock().attempts.remove(&id)
+        let taken = {
+            let mut inner = self.lock();
+            let taken = inner.attempts.remove(&id);
+            if let Some(sent) = taken {
+                inner.release(sent.executor_id);
+            }
+            taken
+        };
+        if taken.is_some() {
+            self.ended.notify_waiters();
+        }
+        taken
     }
 
     /// The dispatcher is done with claimed fire `id` (whatever became of it): it is never sent from here again.
@@ -126,6 +170,23 @@ mod tests {
         assert_eq!(sent.take(id), Some(first));
         assert_eq!(sent.take(id), None);
         assert!(!sent.contains(id));
+    }
+
+    #[test]
+    fn attempts_in_flight_are_counted_per_instance() {
+        let sent = Sent::default();
+        let (a, b) = (ExecutionId::new(), ExecutionId::new());
+        let mut on_x = attempt(10_000);
+        sent.insert(a, on_x, Timestamp::from_millis(0));
+        on_x.task_id = TaskId::new();
+        let executor = on_x.executor_id;
+        sent.insert(b, SentAttempt { executor_id: executor, ..on_x }, Timestamp::from_millis(0));
+        assert_eq!(sent.on(executor), 2);
+        sent.take(a);
+        sent.take(a);
+        assert_eq!(sent.on(executor), 1, "an end counts once");
+        sent.take(b);
+        assert_eq!(sent.on(executor), 0);
     }
 
     #[test]

@@ -105,6 +105,8 @@ impl Executor {
             metadata: Default::default(),
             tasks: self.tasks,
             early_delivery_ms: (early_delivery_ms > 0).then_some(early_delivery_ms),
+            // The scheduler then holds what this instance has no slot for, rather than sending it to be refused.
+            max_concurrency: Some(u32::try_from(self.max_concurrency).unwrap_or(u32::MAX).min(100_000)),
         };
         let shared = Arc::new(Shared {
             instance_id,

@@ -56,6 +56,10 @@ pub struct Executor {
     /// How many milliseconds before a fire's instant the instance accepts it (early delivery); 0: at the instant.
     #[serde(default)]
     pub early_delivery_ms: u64,
+    /// At most this many executions in flight on the instance at once (its own capacity, declared at
+    /// registration); the scheduler holds the rest in its queue. `None`: no limit declared.
+    #[serde(default)]
+    pub max_concurrency: Option<u32>,
 }
 
 impl Executor {

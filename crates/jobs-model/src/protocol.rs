@@ -64,6 +64,12 @@ pub struct RegisterRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(feature = "openapi", schema(maximum = 60000, example = 1000))]
     pub early_delivery_ms: Option<u64>,
+    /// At most this many executions the instance takes at once (1 to 100,000). The scheduler never has more in
+    /// flight on it and holds the rest in its queue, instead of sending what would be refused with 429. Absent: no
+    /// limit (a 429 still makes the scheduler try another instance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, maximum = 100000, example = 64))]
+    pub max_concurrency: Option<u32>,
 }
 
 /// A task an executor declares it can run; with a `cron`, it is created if missing.

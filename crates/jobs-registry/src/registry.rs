@@ -130,6 +130,9 @@ impl Registry {
         validate::range("weight", weight.into(), 1, 1000)?;
         let early_delivery_ms = request.early_delivery_ms.unwrap_or(0);
         validate::range("early_delivery_ms", early_delivery_ms.try_into().unwrap_or(i64::MAX), 0, 60_000)?;
+        if let Some(max) = request.max_concurrency {
+            validate::range("max_concurrency", max.into(), 1, 100_000)?;
+        }
         if request.tags.len() > 64 {
             return Err(jobs_model::Error::invalid("tags", "at most 64 tags").into());
         }
@@ -164,6 +167,7 @@ impl Registry {
             registered_at: now,
             tasks,
             early_delivery_ms,
+            max_concurrency: request.max_concurrency,
         };
         let (stored, created) = self.store.upsert_executor(&executor).await?;
         self.invalidate();

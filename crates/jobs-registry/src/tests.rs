@@ -26,6 +26,7 @@ fn executor(health: Health, failures: u32, successes: u32) -> Executor {
         registered_at: Timestamp::from_millis(0),
         tasks: Vec::new(),
         early_delivery_ms: 0,
+        max_concurrency: None,
     }
 }
 

@@ -205,6 +205,7 @@ fn declared(executor: &Executor) -> Result<executor::ActiveModel> {
         registered_at: NotSet,
         updated_at: NotSet,
         early_delivery_ms: Set(i64::try_from(executor.early_delivery_ms).unwrap_or(i64::MAX)),
+        max_concurrency: Set(executor.max_concurrency.map(|max| i32::try_from(max).unwrap_or(i32::MAX))),
     })
 }
 
@@ -244,5 +245,6 @@ fn from_model(model: executor::Model, tasks: Vec<String>) -> Result<Executor> {
         status_changed_by: model.status_changed_by,
         tasks,
         early_delivery_ms: u64::try_from(model.early_delivery_ms).unwrap_or(0),
+        max_concurrency: model.max_concurrency.and_then(|max| u32::try_from(max).ok()),
     })
 }

@@ -58,10 +58,20 @@ async fn leader(client: Arc<Taking>) -> Arc<Engine> {
 
 /// Registers instance `instance` of group `plain`, declaring `task`.
 async fn register(engine: &Engine, instance: &str, task: &str) -> jobs_model::ExecutorId {
-    let registration: RegisterRequest = serde_json::from_value(serde_json::json!({
+    register_with(engine, instance, task, serde_json::json!({})).await
+}
+
+async fn register_with(
+    engine: &Engine,
+    instance: &str,
+    task: &str,
+    extra: serde_json::Value,
+) -> jobs_model::ExecutorId {
+    let mut body = serde_json::json!({
         "name": "plain", "instance_id": instance, "base_url": "http://127.0.0.1:2", "tasks": [{"task_name": task}]
-    }))
-    .unwrap();
+    });
+    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    let registration: RegisterRequest = serde_json::from_value(body).unwrap();
     engine.register_executor(&registration).await.unwrap().0.executor_id
 }
 
@@ -142,4 +152,57 @@ async fn least_loaded_spreads_a_batch_of_claims_by_what_it_just_assigned() {
     let on = |id| fires.iter().filter(|fire| fire.executor_id == Some(id)).count();
     // b takes the first three, then equal load alternates: 3 or 4 on a, not none.
     assert!(on(a) >= 3 && on(b) >= 6, "a {} b {}", on(a), on(b));
+}
+
+/// A fire claimed in the database for `executor`, due `late_ms` ago, as the planner writes it.
+async fn claimed_fire(
+    engine: &Engine,
+    task: &jobs_model::Task,
+    executor: jobs_model::ExecutorId,
+    late_ms: i64,
+) -> Execution {
+    let now = Timestamp::now();
+    let scheduled = now.add_millis(-late_ms);
+    let mut fire = Execution::pending(task, TriggerType::Cron, scheduled, Parameters::default(), now);
+    fire.executor_id = Some(executor);
+    fire.attempt = 1;
+    fire.epoch = Some(1);
+    fire.started_at = Some(scheduled);
+    fire.deadline_at = Some(now.add_millis(60_000));
+    engine.store.insert_execution(&fire).await.unwrap();
+    fire
+}
+
+#[tokio::test]
+async fn a_fire_finding_every_instance_at_its_max_concurrency_past_max_lateness_is_missed_as_overloaded() {
+    let client = Arc::new(Taking::default());
+    let engine = leader(client.clone()).await;
+    let mut spec = TaskSpec::named("capped".to_owned());
+    spec.cron_expression = Some("0 0 3 * * *".to_owned());
+    spec.execution_mode = ExecutionMode::Parallel;
+    let task = Arc::new(engine.create_task(spec).await.unwrap());
+    let executor = register_with(&engine, "small", "capped", serde_json::json!({"max_concurrency": 1})).await;
+    engine.registry.candidates("capped", None).await.unwrap();
+    let (first, second) =
+        (claimed_fire(&engine, &task, executor, 10_000).await, claimed_fire(&engine, &task, executor, 11_000).await);
+    let dispatcher = engine.dispatcher.clone();
+    dispatcher.dispatch_at(first.clone(), task.clone());
+    dispatcher.dispatch_at(second.clone(), task.clone());
+    // Whichever went first took the one slot; the other waited past max_lateness (5 s by default; both are 10 s late).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let shed = loop {
+        let sent = client.0.lock().unwrap().clone();
+        if let [(taken, 1)] = sent.as_slice() {
+            let other = if *taken == first.id { second.id } else { first.id };
+            let now = engine.store.get_execution(other).await.unwrap().unwrap();
+            if now.status.is_final() {
+                break now;
+            }
+        }
+        assert!(tokio::time::Instant::now() < deadline, "sent {sent:?}, and the other fire never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(shed.status, jobs_model::ExecutionStatus::Missed, "{shed:?}");
+    assert!(shed.error.as_deref().is_some_and(|error| error.starts_with("overloaded")), "{shed:?}");
+    assert_eq!(client.0.lock().unwrap().len(), 1, "the instance got one, never more than it holds");
 }

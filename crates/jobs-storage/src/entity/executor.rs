@@ -26,6 +26,8 @@ pub(crate) struct Model {
     pub(crate) updated_at: i64,
     /// How many milliseconds before a fire's instant the instance accepts it; 0: at the instant.
     pub(crate) early_delivery_ms: i64,
+    /// At most how many executions the instance takes at once; NULL: no limit declared.
+    pub(crate) max_concurrency: Option<i32>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

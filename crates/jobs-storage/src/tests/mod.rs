@@ -135,5 +135,6 @@ pub(crate) fn executor(name: &str, instance_id: &str, tasks: &[&str]) -> Executo
         registered_at: T0,
         tasks: tasks.iter().map(|task| (*task).to_owned()).collect(),
         early_delivery_ms: 0,
+        max_concurrency: None,
     }
 }
