@@ -2,6 +2,7 @@
 //! and written to `target/bench/report.json`.
 
 mod accuracy;
+mod burst;
 mod cost;
 mod curve;
 mod failover;
@@ -16,7 +17,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [--quick] [--kills N] [--database-url URL]
+cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [--quick] [--kills N] [--database-url URL]
 
   accuracy   1,000 tasks every second for 60 s (20 s with --quick) to 3 executors; lateness = receipt time
              minus scheduled time; the same schedules in-process by tokio-cron-scheduler as the peer
@@ -30,6 +31,9 @@ cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [--quick] [
              3 with --quick), each killed leader restarted as a follower; the first half with an executor
              asking for 1 s of early delivery, the second with one asking for none
   scale      100,000 tasks every minute or slower (20,000 with --quick): RSS, idle CPU, start to first fire
+  burst      20,000 tasks due at the same instant (5,000 with --quick) to a plain executor of the bench's own
+             that records every request: fires sent twice, lost, the last one's delay after the instant;
+             heartbeat and health latency during the burst; executions by status afterwards
 With no scenario named, all run. Release builds, the local MariaDB (mysql://root@127.0.0.1:3306).
 ";
 
@@ -42,7 +46,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "accuracy" | "curve" | "throughput" | "failover" | "scale" => scenarios.push(arg.clone()),
+            "accuracy" | "curve" | "throughput" | "failover" | "scale" | "burst" => scenarios.push(arg.clone()),
             "--quick" => options.quick = true,
             "--kills" => {
                 options.kills =
@@ -60,7 +64,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
     if scenarios.is_empty() {
-        scenarios = ["accuracy", "curve", "throughput", "failover", "scale"].map(str::to_owned).to_vec();
+        scenarios = ["accuracy", "curve", "throughput", "failover", "scale", "burst"].map(str::to_owned).to_vec();
     }
     if options.quick && !args_have_kills(&options) {
         options.kills = 3;
@@ -73,6 +77,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             "accuracy" => runtime.block_on(accuracy::run(&options))?,
             "curve" => runtime.block_on(curve::run(&options))?,
             "scale" => runtime.block_on(scale::run(&options))?,
+            "burst" => runtime.block_on(burst::run(&options))?,
             "throughput" => runtime.block_on(throughput::run(&options))?,
             _ => runtime.block_on(failover::run(&options))?,
         };

@@ -68,6 +68,13 @@ const TARGETS: &[(&str, Figure, Bound)] = &[
     ("scale RSS (MB)", At("/scale/rss_mb"), AtMost(150.0)),
     ("scale idle CPU (% of a core)", At("/scale/idle_cpu_pct"), AtMost(2.0)),
     ("scale start to first fire (s)", At("/scale/start_to_first_fire_s"), AtMost(3.0)),
+    ("burst sent twice", At("/burst/sent_twice"), AtMost(0.0)),
+    ("burst lost", At("/burst/lost"), AtMost(0.0)),
+    (
+        "burst last fire after the instant (s)",
+        At("/burst/last_after_instant_s"),
+        Below(At("/burst/last_target_s"), "tasks / 5,000 per s + 5 s"),
+    ),
 ];
 
 /// One checked target: the metric, our figure, the target as text, and whether it is met.
