@@ -125,10 +125,10 @@ impl Application {
         let Self { listener, port, engine, election, role, api, hangups, .. } = self;
         let reloads = tokio::spawn(hangups.reload(api.tls_reloader()));
         let (shutdown, shutdown_receiver) = watch::channel(false);
-        let mut election_task = {
-            let shutdown = shutdown_receiver.clone();
-            tokio::spawn(async move { election.run(role, shutdown).await })
-        };
+        // Held to the end: the election's runtime lives as long as this run, since pooled connections it opened
+        // are driven by it.
+        let (_release_election, released) = tokio::sync::oneshot::channel::<()>();
+        let mut election_task = spawn_election(election, role, shutdown_receiver.clone(), released)?;
         let engine_task = tokio::spawn(engine.run(shutdown_receiver.clone()));
         tracing::info!(port, "scheduler listening");
         let mut server_shutdown = shutdown_receiver.clone();
@@ -160,6 +160,33 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Runs the election on a thread and a runtime of its own, so that the lease is renewed on time however busy the
+/// work's runtime is (a renewal later than the lease deposes a live leader). The answer is the election's result;
+/// the runtime keeps running until `released` ends, because the pooled connections it opened for the election's
+/// statements are driven by it and stay in the pool for everyone.
+fn spawn_election(
+    election: Arc<dyn LeaderElection>,
+    role: watch::Sender<Role>,
+    shutdown: watch::Receiver<bool>,
+    released: tokio::sync::oneshot::Receiver<()>,
+) -> anyhow::Result<tokio::sync::oneshot::Receiver<jobs_election::Result<()>>> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the election's runtime")?;
+    let (ended, result) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("jobs-election".to_owned())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let _ = ended.send(election.run(role, shutdown).await);
+                let _ = released.await;
+            });
+        })
+        .context("cannot start the election's thread")?;
+    Ok(result)
 }
 
 /// SIGHUP, watched from the start: it reads `server.tls` again, and is otherwise ignored (never the default, which

@@ -35,8 +35,11 @@ pub use crate::postgres::PostgresElection;
 pub use crate::single::SingleNode;
 
 /// The election for `store`'s backend: `GET_LOCK` on MySQL/MariaDB, an advisory lock on PostgreSQL, single node on
-/// SQLite. `url` is the store's full database URL, for the dedicated lock connection.
+/// SQLite. `url` is the store's full database URL, for the dedicated lock connection. Its other statements (the
+/// leader record, epochs, ending a dead leader's sessions) run on the store's control-plane connections, so that a
+/// saturated work pool cannot delay them.
 pub fn for_store(store: &Store, url: &str, config: ElectionConfig, lease: Lease) -> Arc<dyn LeaderElection> {
+    let store = &store.control_plane();
     match store.backend() {
         Backend::MySql => Arc::new(MySqlElection::new(url.to_owned(), store.clone(), config, lease)),
         Backend::Postgres => Arc::new(PostgresElection::new(url.to_owned(), store.clone(), config, lease)),

@@ -64,6 +64,8 @@ pub struct EngineParts {
 #[derive(Debug)]
 pub struct Engine {
     pub(crate) store: Store,
+    /// The same database on the control plane's own connections: presence and readiness never queue behind work.
+    pub(crate) control: Store,
     pub(crate) registry: Arc<Registry>,
     pub(crate) strategies: Arc<Manager>,
     pub(crate) config: SchedulerConfig,
@@ -94,6 +96,18 @@ pub struct Engine {
 
 /// How long `GET /ready` waits for the database's answer.
 const READY_PING_LIMIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long `GET /ready` waits for a connection of the work pool before it says the instance is degraded.
+const WORK_POOL_PROBE: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How an instance that can serve serves (see [`Engine::readiness`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Readiness {
+    /// Everything answers in time.
+    Ready,
+    /// Serving, but the work waits: the reason says for what (a saturated work pool). Load balancers keep
+    /// sending; an operator looks.
+    Degraded(String),
+}
 
 /// One scheduler instance as `GET /api/v1/scheduler/status` shows it.
 #[derive(Debug, Clone)]
@@ -181,6 +195,7 @@ impl Engine {
         });
         Arc::new(Self {
             reports,
+            control: parts.store.control_plane(),
             store: parts.store,
             registry: parts.registry,
             strategies: parts.strategies,
@@ -217,10 +232,11 @@ impl Engine {
     }
 
     /// Whether this instance can serve now: `Err` says why not (the database does not answer, this instance's row
-    /// cannot be written, or a single node does not lead yet). `GET /ready` answers 503 while it is `Err`.
-    pub async fn readiness(&self) -> Result<(), String> {
-        let limit = self.store.acquire_timeout().min(READY_PING_LIMIT);
-        match tokio::time::timeout(limit, self.store.ping()).await {
+    /// cannot be written, or a single node does not lead yet). `GET /ready` answers 503 while it is `Err`, and 200
+    /// `degraded` when the database answers on the control plane's connections but the work pool has none free.
+    pub async fn readiness(&self) -> Result<Readiness, String> {
+        let limit = self.control.acquire_timeout().min(READY_PING_LIMIT);
+        match tokio::time::timeout(limit, self.control.ping()).await {
             Ok(Ok(())) => {}
             Ok(Err(error)) => return Err(format!("the database is unreachable: {error}")),
             Err(_) => return Err(format!("the database did not answer within {}ms", limit.as_millis())),
@@ -231,7 +247,14 @@ impl Engine {
         if self.store.backend() == jobs_storage::Backend::Sqlite && !self.role().is_leader() {
             return Err("the single node does not lead yet".to_owned());
         }
-        Ok(())
+        match tokio::time::timeout(WORK_POOL_PROBE, self.store.ping()).await {
+            Ok(Ok(())) => Ok(Readiness::Ready),
+            Ok(Err(error)) => Ok(Readiness::Degraded(format!("the work pool fails: {error}"))),
+            Err(_) => Ok(Readiness::Degraded(format!(
+                "the work pool is saturated: no connection free within {}ms",
+                WORK_POOL_PROBE.as_millis()
+            ))),
+        }
     }
 
     /// Tells the planner that a task changed (dropped unless this instance leads: a new leader reads every task).

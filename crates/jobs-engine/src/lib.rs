@@ -33,7 +33,7 @@ pub use crate::alerts::AlertsConfig;
 pub use crate::client::{DispatchError, ExecutorClient, HttpExecutorClient};
 pub use crate::clock::{Clock, SystemClock};
 pub use crate::config::SchedulerConfig;
-pub use crate::engine::{ClusterStatus, Engine, EngineParts, InstanceRole, InstanceStatus};
+pub use crate::engine::{ClusterStatus, Engine, EngineParts, InstanceRole, InstanceStatus, Readiness};
 pub use crate::error::{Error, Result};
 pub use crate::metrics::METRICS_CONTENT_TYPE;
 pub use crate::protocol::CallbackOutcome;

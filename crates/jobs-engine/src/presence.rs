@@ -27,7 +27,7 @@ pub(crate) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>
             started_at: engine.started_at,
             last_seen_at: Timestamp::now(),
         };
-        let written = match engine.store.upsert_instance(&instance).await {
+        let written = match engine.control.upsert_instance(&instance).await {
             Ok(()) => true,
             Err(error) => {
                 if failing {
@@ -50,7 +50,7 @@ pub(crate) async fn run(engine: Arc<Engine>, mut shutdown: watch::Receiver<bool>
             () = crate::engine::stopped(&mut shutdown) => break,
         }
     }
-    if let Err(error) = engine.store.delete_instance(&engine.instance_id).await {
+    if let Err(error) = engine.control.delete_instance(&engine.instance_id).await {
         tracing::warn!(%error, "cannot remove this instance's row");
     }
 }

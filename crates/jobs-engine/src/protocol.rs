@@ -123,11 +123,16 @@ impl Engine {
             return Ok(CallbackOutcome::Applied(ExecutionStatus::Success));
         }
         let execution = self.store.get_execution(id).await?.ok_or(Error::ExecutionNotFound(id))?;
-        self.append_logs(id, &report.logs).await?;
         let status = match report.status {
             CallbackStatus::Success => ExecutionStatus::Success,
             CallbackStatus::Failed => ExecutionStatus::Failed,
         };
+        if execution.status == status && report.attempt.is_none_or(|attempt| attempt == execution.attempt) {
+            // The report that ended it, again (an executor that lost the first answer): one read, nothing to write.
+            tracing::debug!(reported = %status, "duplicate callback; already recorded");
+            return Ok(CallbackOutcome::AlreadyFinal(status));
+        }
+        self.append_logs(id, &report.logs).await?;
         let attempt = report.attempt.unwrap_or(execution.attempt);
         let taken = execution.status == ExecutionStatus::Running || execution.is_preclaimed();
         if taken && attempt == execution.attempt {

@@ -23,6 +23,12 @@ const MAX_MARKS: usize = 500;
 const CONCURRENT_BATCHES: usize = 3;
 /// Changes waiting beyond this make callers wait for room (backpressure) rather than grow memory.
 const QUEUE: usize = 16 * 1024;
+/// Changes taken off the channel into the next batches at most: the rest wait in the bounded channel, so that
+/// memory stays bounded and callers feel the backpressure.
+const READY: usize = MAX_BATCH * CONCURRENT_BATCHES * 2;
+/// How long an executor's callback waits for room in the queue before it is answered 503 with `Retry-After`
+/// (the executor keeps the result and sends it again) instead of holding its connection.
+const CALLBACK_ROOM: Duration = Duration::from_secs(2);
 /// A batch taking longer than this (a connection hung half-open) fails, so that its callers are answered.
 const BATCH_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a first attempt's "accepted" mark waits for its callback, which makes the mark unnecessary.
@@ -39,14 +45,23 @@ struct Job {
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
     sender: mpsc::Sender<Job>,
+    /// Changes taken off the channel and not yet written.
+    taken: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl Writer {
     /// Starts the writer on the current runtime; it stops when every handle is dropped.
     pub(crate) fn start(store: Store) -> Self {
         let (sender, receiver) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, receiver));
-        Self { sender }
+        let taken = Arc::default();
+        tokio::spawn(run(store, receiver, Arc::clone(&taken)));
+        Self { sender, taken }
+    }
+
+    /// Changes waiting to be written (the writer's backlog).
+    pub(crate) fn backlog(&self) -> usize {
+        let queued = self.sender.max_capacity() - self.sender.capacity();
+        queued + self.taken.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// [`Store::start_attempt`], batched.
@@ -70,7 +85,9 @@ impl Writer {
         }
     }
 
-    /// [`Store::finish_attempt`], batched, with the lines reported with the end.
+    /// [`Store::finish_attempt`], batched, with the lines reported with the end. While the backlog stays full
+    /// for [`CALLBACK_ROOM`], it fails `Unavailable` (503 with `Retry-After` to the executor, which sends it again)
+    /// rather than queueing without bound.
     #[allow(clippy::too_many_arguments)]
     pub(crate) async fn finish(
         &self,
@@ -82,15 +99,27 @@ impl Writer {
         logs: Vec<String>,
         at: Timestamp,
     ) -> Result<bool, jobs_storage::Error> {
-        self.apply(Change::Finish { id, attempt, status, result, error, logs, at }).await
+        let change = Change::Finish { id, attempt, status, result, error, logs, at };
+        let (reply, answer) = oneshot::channel();
+        match self.sender.send_timeout(Job { change, reply: Some(reply) }, CALLBACK_ROOM).await {
+            Ok(()) => answer.await.map_err(|_| stopped())?,
+            Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(jobs_storage::Error::Unavailable(format!(
+                "the scheduler's write queue is full ({} changes waiting); send the result again later",
+                self.backlog()
+            ))),
+            Err(mpsc::error::SendTimeoutError::Closed(_)) => Err(stopped()),
+        }
     }
 
     async fn apply(&self, change: Change) -> Result<bool, jobs_storage::Error> {
         let (reply, answer) = oneshot::channel();
-        let stopped = || jobs_storage::Error::Unavailable("the execution writer has stopped".to_owned());
         self.sender.send(Job { change, reply: Some(reply) }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
     }
+}
+
+fn stopped() -> jobs_storage::Error {
+    jobs_storage::Error::Unavailable("the execution writer has stopped".to_owned())
 }
 
 /// First attempts' "accepted" marks waiting for their callback, oldest first.
@@ -140,7 +169,7 @@ impl Held {
     }
 }
 
-async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
+async fn run(store: Store, mut receiver: mpsc::Receiver<Job>, taken: Arc<std::sync::atomic::AtomicUsize>) {
     let permits = Arc::new(Semaphore::new(CONCURRENT_BATCHES));
     let mut ready: VecDeque<Job> = VecDeque::new();
     // First attempts' marks whose wait is over: written in batches of their own, one statement each, which locks
@@ -149,8 +178,12 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
     let mut held = Held::default();
     let mut open = true;
     loop {
-        // Whatever waits joins the next batch; a batch goes out as soon as a connection's worth of room is free.
-        while let Ok(job) = receiver.try_recv() {
+        taken.store(ready.len() + marks.len() + held.jobs.len(), std::sync::atomic::Ordering::Relaxed);
+        // Whatever waits joins the next batches, up to `READY`; a batch goes out as soon as a connection's worth of
+        // room is free.
+        while ready.len() < READY
+            && let Ok(job) = receiver.try_recv()
+        {
             admit(job, &mut ready, &mut held);
         }
         let pending = !ready.is_empty() || !marks.is_empty();
@@ -167,7 +200,7 @@ async fn run(store: Store, mut receiver: mpsc::Receiver<Job>) {
         }
         let next_mark = held.next_due();
         tokio::select! {
-            job = receiver.recv(), if open => match job {
+            job = receiver.recv(), if open && ready.len() < READY => match job {
                 Some(job) => admit(job, &mut ready, &mut held),
                 None => open = false,
             },

@@ -21,6 +21,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const LOGS_TIMEOUT: Duration = Duration::from_secs(5);
 /// How much of an error answer's body is kept in [`Error::Rejected`].
 const MAX_ERROR_BODY_CHARS: usize = 300;
+/// The longest `Retry-After` honoured: a scheduler asking for more is waited on this long, then tried again.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(60);
 
 /// Calls the scheduler instances; any of them accepts every call.
 #[derive(Debug)]
@@ -167,9 +169,15 @@ impl SchedulerClient {
         if status.is_success() {
             return Ok(response);
         }
+        let retry_after = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.trim().parse::<u64>().ok())
+            .map(|seconds| Duration::from_secs(seconds).min(MAX_RETRY_AFTER));
         let text = response.text().await.unwrap_or_default();
         let body = text.chars().take(MAX_ERROR_BODY_CHARS).collect();
-        Err(Error::Rejected { url: url.to_owned(), status: status.as_u16(), body })
+        Err(Error::Rejected { url: url.to_owned(), status: status.as_u16(), body, retry_after })
     }
 }
 

@@ -38,6 +38,8 @@ pub enum Error {
         status: u16,
         /// The start of the answer's body.
         body: String,
+        /// How long the scheduler asked to wait before trying again (its `Retry-After`, in seconds), if it said.
+        retry_after: Option<std::time::Duration>,
     },
     /// A scheduler answered 2xx with a body that is not what the protocol says.
     #[error("invalid answer from scheduler at {url}")]
@@ -91,6 +93,14 @@ impl Error {
     }
 
     /// Whether calling again (maybe another scheduler instance) may succeed.
+    /// How long the scheduler asked to wait before the next try (a 503 or 429 with `Retry-After`).
+    pub(crate) fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            Self::Rejected { retry_after, .. } => *retry_after,
+            _ => None,
+        }
+    }
+
     pub(crate) fn is_transient(&self) -> bool {
         match self {
             Self::Unreachable { .. } => true,

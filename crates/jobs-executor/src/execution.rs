@@ -130,6 +130,9 @@ async fn supervise(
     };
     if let Some(report) = report {
         tracing::info!(execution_id = %id, task = %request.task_name, status = ?report.status, error = report.error.as_deref(), "execution finished");
+        // The handler is done: its slot takes new work while the report is delivered (the outbox is bounded; past
+        // it, the slot stays taken until the report is through).
+        shared.executions.reporting(id, attempt);
         deliver(&shared, &request, &report).await;
     }
     shared.executions.finish(id, attempt);
@@ -193,17 +196,19 @@ async fn deliver(shared: &Shared, request: &DispatchRequest, report: &CallbackRe
     for _ in 0..CALLBACK_PASSES {
         for url in &urls {
             for attempt in 1..=CALLBACK_ATTEMPTS_PER_URL {
+                let delay = backoff.next_delay();
                 match shared.client.callback(url, report).await {
                     Ok(()) => return,
                     Err(error) if error.is_transient() => {
                         tracing::warn!(execution_id = %id, url = %url, attempt, error = %error, "callback failed, retrying");
+                        // A scheduler that sheds load says when to come back; its answer wins over the backoff.
+                        tokio::time::sleep(error.retry_after().map_or(delay, |asked| asked.max(delay))).await;
                     }
                     Err(error) => {
                         tracing::warn!(execution_id = %id, url = %url, error = %error, "callback refused");
                         return;
                     }
                 }
-                tokio::time::sleep(backoff.next_delay()).await;
             }
         }
     }

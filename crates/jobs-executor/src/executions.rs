@@ -12,6 +12,9 @@ use jobs_model::ExecutionId;
 use crate::handler::Outcome;
 use crate::recent::RecentAttempts;
 
+/// Reports in delivery that have given their slot back, at most, per slot of `max_concurrency`.
+const OUTBOX_PER_SLOT: usize = 4;
+
 /// Why an execution was stopped before it finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum StopReason {
@@ -55,6 +58,8 @@ pub(crate) struct Executions {
 #[derive(Debug, Default)]
 struct State {
     entries: HashMap<ExecutionId, Entry>,
+    /// Entries whose handler ended and whose report is being delivered without holding a slot (the outbox).
+    reporting: usize,
     /// Attempts that left the table, so that a fire delivered again is not run again.
     recent: RecentAttempts,
     shutting_down: bool,
@@ -67,6 +72,8 @@ struct Entry {
     started: bool,
     abort: AbortHandle,
     stop: Option<StopReason>,
+    /// The handler ended and its report is in the outbox: the entry holds no slot.
+    reporting: bool,
 }
 
 impl Executions {
@@ -103,11 +110,13 @@ impl Executions {
             earlier.abort.abort();
             state.entries.remove(&id);
         }
-        if state.entries.len() >= self.max_concurrency {
-            return Admission::Busy { running: state.entries.len() };
+        let taking_slots = state.entries.len() - state.reporting;
+        if taking_slots >= self.max_concurrency {
+            return Admission::Busy { running: taking_slots };
         }
         let handle = spawn();
-        state.entries.insert(id, Entry { attempt, started: !held, abort: handle.abort_handle(), stop: None });
+        let entry = Entry { attempt, started: !held, abort: handle.abort_handle(), stop: None, reporting: false };
+        state.entries.insert(id, entry);
         self.count.send_replace(state.entries.len());
         Admission::Accepted(handle)
     }
@@ -133,13 +142,31 @@ impl Executions {
         }
     }
 
+    /// Attempt `attempt` of `id` ended and its report goes out: its slot takes new work, unless the outbox is full
+    /// (then it keeps the slot until [`finish`](Self::finish)). It stays in the table (heartbeats list it, a
+    /// repeated dispatch is a duplicate) until it has reported.
+    pub(crate) fn reporting(&self, id: ExecutionId, attempt: u32) {
+        let mut state = self.lock();
+        if state.reporting >= self.max_concurrency.saturating_mul(OUTBOX_PER_SLOT) {
+            return;
+        }
+        let Some(entry) = state.entries.get_mut(&id).filter(|entry| entry.attempt == attempt && !entry.reporting)
+        else {
+            return;
+        };
+        entry.reporting = true;
+        state.reporting += 1;
+    }
+
     /// Removes attempt `attempt` of `id` once it has reported, and remembers it.
     pub(crate) fn finish(&self, id: ExecutionId, attempt: u32) {
         let mut state = self.lock();
         if state.entries.get(&id).is_none_or(|entry| entry.attempt != attempt) {
             return;
         }
-        state.entries.remove(&id);
+        if state.entries.remove(&id).is_some_and(|entry| entry.reporting) {
+            state.reporting -= 1;
+        }
         state.recent.remember(id, attempt, Instant::now());
         self.count.send_replace(state.entries.len());
     }
@@ -162,9 +189,11 @@ impl Executions {
         ids
     }
 
-    /// How busy the instance is, from 0 (idle) to 1 (at `max_concurrency`); held executions count.
+    /// How busy the instance is, from 0 (idle) to 1 (at `max_concurrency`); held executions count, reports in the
+    /// outbox do not.
     pub(crate) fn load(&self) -> f64 {
-        self.lock().entries.len() as f64 / self.max_concurrency.max(1) as f64
+        let state = self.lock();
+        (state.entries.len() - state.reporting) as f64 / self.max_concurrency.max(1) as f64
     }
 
     /// Refuses every later dispatch, and drops the held executions: they will report failed.
@@ -197,3 +226,6 @@ impl Executions {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -57,9 +57,11 @@ pub(crate) async fn run(shared: Arc<Shared>, request: RegisterRequest, mut stop:
             Err(error) => {
                 // The scheduler or its database away: tried again soon rather than a whole interval later, so
                 // that the instance is seen again as soon as the scheduler can record it (with jitter, so that
-                // many instances do not come back in step). Other refusals wait for the next interval.
+                // many instances do not come back in step), unless it asked to wait longer (`Retry-After`). Other
+                // refusals wait for the next interval.
                 if error.kind() == ErrorKind::Unavailable {
-                    pause = interval.min(HEARTBEAT_RETRY + jitter());
+                    let asked = error.retry_after().unwrap_or_default();
+                    pause = interval.min(asked.max(HEARTBEAT_RETRY) + jitter());
                 }
                 tracing::warn!(%executor_id, error = %error, "heartbeat failed");
             }

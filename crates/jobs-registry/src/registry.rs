@@ -97,8 +97,15 @@ impl Registry {
     /// How stale the candidate snapshot may be before a dispatch reloads it.
     pub const SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
+    /// A registry on `store`'s control-plane connections (see [`Store::control_plane`]): heartbeats and
+    /// registrations never wait behind the work.
     pub fn new(store: Store, config: ExecutorsConfig) -> Self {
-        Self { store, config, snapshot: Mutex::default(), health_changes: broadcast::channel(256).0 }
+        Self {
+            store: store.control_plane(),
+            config,
+            snapshot: Mutex::default(),
+            health_changes: broadcast::channel(256).0,
+        }
     }
 
     pub fn store(&self) -> &Store {

@@ -23,10 +23,17 @@ const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a starting instance waits for another one's migrations.
 const MIGRATE_LOCK_SECONDS: i64 = 60;
 
-/// The database of `jobs`: a connection pool plus the repositories (`impl Store` blocks in the other modules).
+/// Connections kept apart for the control plane (see [`Store::control_plane`]).
+const CONTROL_CONNECTIONS: u32 = 2;
+
+/// The database of `jobs`: a connection pool for the work, a small one for the control plane, plus the repositories
+/// (`impl Store` blocks in the other modules).
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// The control plane's pool: executor heartbeats and registration, instance presence, readiness. On SQLite, one
+    /// process with one writer at a time, it is the work pool.
+    control: DatabaseConnection,
     backend: Backend,
     url: Arc<Url>,
     tag: Option<SessionTag>,
@@ -71,6 +78,7 @@ impl Store {
             }
             Err(err) => return Err(err),
         };
+        let control = open_control(&full, backend, &pool, &db).await?;
         tracing::info!(url = %redacted, %backend, "connected to database");
         if verifies_no_host_name(&full) {
             tracing::warn!(
@@ -81,6 +89,7 @@ impl Store {
         }
         Ok(Store {
             db,
+            control,
             backend,
             url: Arc::new(Url { full, redacted }),
             tag: None,
@@ -101,9 +110,20 @@ impl Store {
             tag: Some(&tag),
         };
         let db = open(&self.url.full, self.backend, &pool).await?;
+        let control = open_control(&self.url.full, self.backend, &pool, &db).await?;
         self.db.close_by_ref().await.ok();
+        if self.backend != Backend::Sqlite {
+            self.control.close_by_ref().await.ok();
+        }
         tracing::info!(session_tag = %tag, "database sessions tagged");
-        Ok(Store { db, tag: Some(tag), ..self })
+        Ok(Store { db, control, tag: Some(tag), ..self })
+    }
+
+    /// This store on its control-plane pool: a few connections that the work (planner, dispatch, callbacks, API
+    /// lists) never takes, so that lease-adjacent writes (executor heartbeats and registration, this instance's
+    /// presence, readiness checks) do not queue behind a saturated work pool. Anything else keeps the work pool.
+    pub fn control_plane(&self) -> Store {
+        Store { db: self.control.clone(), ..self.clone() }
     }
 
     /// The tag of this store's sessions, if it was opened with one (see [`Store::tagged`]).
@@ -195,8 +215,11 @@ impl Store {
         &self.url.redacted
     }
 
-    /// Closes the pool; clones of this store cannot query afterwards.
+    /// Closes the pools; clones of this store cannot query afterwards.
     pub async fn close(&self) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            self.control.close_by_ref().await?;
+        }
         Ok(self.db.close_by_ref().await?)
     }
 
@@ -233,6 +256,20 @@ impl Pool<'_> {
     pub(crate) fn single() -> Self {
         Self { max_connections: 1, acquire_timeout: CONNECT_TIMEOUT, tag: None }
     }
+}
+
+/// Opens the control plane's pool beside the work pool `db` (SQLite shares `db`: one writer at a time anyway).
+async fn open_control(
+    url: &str,
+    backend: Backend,
+    work: &Pool<'_>,
+    db: &DatabaseConnection,
+) -> Result<DatabaseConnection> {
+    if backend == Backend::Sqlite {
+        return Ok(db.clone());
+    }
+    let pool = Pool { max_connections: CONTROL_CONNECTIONS, acquire_timeout: work.acquire_timeout, tag: work.tag };
+    open(url, backend, &pool).await
 }
 
 /// Opens a pool on `url`, failing within `CONNECT_TIMEOUT` with an error that names the redacted address.

@@ -257,8 +257,35 @@ impl Cluster {
         let mut missed_rows = 0;
         let mut missed_slots = 0;
         let mut has_missed_slots = false;
+        // What the history says of each slot no executor received: the first lines of an explanation.
+        let mut unreceived = Vec::new();
         for task in &self.tasks {
-            for execution in self.executions(task, start, end.add_millis(1)).await? {
+            let executions = self.executions(task, start, end.add_millis(1)).await?;
+            for second in 0..seconds {
+                let slot = start.add_millis(i64::try_from(second).unwrap_or(0) * 1000);
+                if unreceived.len() >= 20 || counts.contains_key(&(Arc::from(task.as_str()), slot)) {
+                    continue;
+                }
+                let rows: Vec<String> = executions
+                    .iter()
+                    .filter(|execution| {
+                        execution["scheduled_at"].as_str().and_then(Timestamp::parse_rfc3339) == Some(slot)
+                    })
+                    .map(|execution| {
+                        format!(
+                            "{} attempt {} {}",
+                            execution["status"].as_str().unwrap_or("?"),
+                            execution["attempt"],
+                            execution["error"].as_str().unwrap_or_default()
+                        )
+                    })
+                    .collect();
+                unreceived.push(format!(
+                    "{task} {slot}: {}",
+                    if rows.is_empty() { "no execution".to_owned() } else { rows.join("; ") }
+                ));
+            }
+            for execution in executions {
                 if execution["status"] == "missed" {
                     missed_rows += 1;
                 }
@@ -273,6 +300,7 @@ impl Cluster {
         outcome.note("missed_rows", missed_rows);
         outcome.note("missed_slots", missed_slots);
         outcome.note("missed_slots_field_present", has_missed_slots);
+        outcome.note("unreceived", unreceived);
         outcome.note("window", json!({"start": start, "end": end}));
         if let Some(triggers) = triggers {
             outcome.triggers_acked = triggers.acked.len() as u64;

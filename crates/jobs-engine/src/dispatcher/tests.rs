@@ -9,10 +9,12 @@ use tokio::sync::watch;
 use jobs_balance::Manager;
 use jobs_election::{Lease, Role};
 use jobs_model::protocol::{CallbackRequest, CallbackStatus, DispatchRequest, RegisterRequest};
-use jobs_model::{Execution, ExecutionId, ExecutionMode, Parameters, TaskSpec, Timestamp, TriggerType};
+use jobs_model::{
+    Execution, ExecutionId, ExecutionMode, ExecutionStatus, Parameters, TaskSpec, Timestamp, TriggerType,
+};
 use jobs_registry::Registry;
 
-use crate::{DispatchError, Engine, EngineParts, ExecutorClient, SystemClock};
+use crate::{CallbackOutcome, DispatchError, Engine, EngineParts, ExecutorClient, SystemClock};
 
 /// An executor client that takes every request and remembers it.
 #[derive(Debug, Default)]
@@ -115,6 +117,9 @@ async fn a_claimed_fire_read_before_its_end_is_not_sent_again() {
         logs: vec!["done".to_owned()],
     };
     engine.callback(fire.id, &success).await.unwrap();
+    // The same report again (an executor that lost the answer): answered from one read, nothing written.
+    let again = engine.callback(fire.id, &success).await.unwrap();
+    assert!(matches!(again, CallbackOutcome::AlreadyFinal(ExecutionStatus::Success)), "{again:?}");
 
     // A queue pass that read the row while it was still claimed, and acts on it only now.
     assert!(dispatcher.owns(&stale), "the queue must leave a claimed fire its dispatcher handled alone");
