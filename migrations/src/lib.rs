@@ -8,6 +8,7 @@ mod m20261128_000001_early_delivery;
 mod m20261128_000002_sessions;
 mod m20261128_000003_chains_and_shards;
 mod m20261207_000001_executor_capacity;
+mod m20261207_000002_catchup_and_overview;
 
 pub use sea_orm_migration::MigratorTrait;
 /// The sea-orm this schema is written with, so that `xtask` can connect to run migrations and benchmark queries
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000002_sessions::Migration),
             Box::new(m20261128_000003_chains_and_shards::Migration),
             Box::new(m20261207_000001_executor_capacity::Migration),
+            Box::new(m20261207_000002_catchup_and_overview::Migration),
         ]
     }
 }

@@ -192,7 +192,7 @@ impl Columns {
 }
 
 /// Creates an index unless it exists (MySQL has no `CREATE INDEX IF NOT EXISTS`, so ask first).
-async fn create_index(
+pub(crate) async fn create_index(
     manager: &SchemaManager<'_>,
     table: &str,
     name: &str,

@@ -84,6 +84,12 @@ pub(crate) struct TaskBody {
     pub(crate) timeout_seconds: Option<u32>,
     #[schema(value_type = Option<MisfirePolicy>)]
     pub(crate) misfire_policy: Option<String>,
+    /// 0 to 10000: at most how many late slots of one gap (a failover, an outage, an overload) are fired when the
+    /// scheduler catches up, the newest; the older are recorded `missed`. Absent or `null`: every slot less than
+    /// the misfire grace late is fired.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<u32>, maximum = 10000)]
+    pub(crate) max_catchup: Option<Option<u32>>,
     #[schema(value_type = Option<Object>)]
     pub(crate) parameters: Option<Parameters>,
     /// The executor group (registered `name`) that runs it; empty or `null` for any instance that declared the task.
@@ -98,6 +104,13 @@ pub(crate) struct TaskBody {
     /// Tasks triggered when an execution ends `failed` or `timeout`, after its retries.
     #[schema(max_items = 32)]
     pub(crate) on_failure: Option<Vec<String>>,
+}
+
+/// A field given, `null` included (`Some(None)`), told from a field absent (`None`, through `#[serde(default)]`).
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(deserializer).map(Some)
 }
 
 /// Parses a status or mode word, naming the field and the accepted words when it is none of them.
@@ -143,6 +156,7 @@ impl TaskBody {
             retry_backoff: self.retry_backoff.map(Some),
             timeout_seconds: self.timeout_seconds,
             misfire_policy,
+            max_catchup: self.max_catchup,
             parameters: self.parameters,
             executor,
             enabled: self.enabled,

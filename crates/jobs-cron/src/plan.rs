@@ -69,6 +69,17 @@ pub fn plan(
     plan
 }
 
+impl Plan {
+    /// Keeps at most `max` of the fires already late at `now` (the newest), and returns the older ones, oldest
+    /// first, for the caller to record as missed: a task's `max_catchup`, so that a gap (a failover, an outage, an
+    /// overload) ends in a few late fires per task rather than a burst. Fires not yet due are never capped.
+    pub fn cap_late(&mut self, now: Timestamp, max: usize) -> Vec<Timestamp> {
+        let late = self.fires.iter().take_while(|slot| **slot < now).count();
+        let capped = late.saturating_sub(max);
+        self.fires.drain(..capped).collect()
+    }
+}
+
 /// A task's slots: `first` (its stored next fire time), then the schedule's fires after it.
 struct Slots<'a> {
     schedule: &'a Schedule,

@@ -690,3 +690,19 @@ fn the_readmes_dst_examples() {
         ],
     );
 }
+
+#[test]
+fn cap_late_keeps_the_newest_late_fires_and_never_one_not_yet_due() {
+    let schedule = Schedule::parse("0 * * * * *", "UTC").unwrap();
+    // Down from 10:00 to 10:05:30 with a grace of 10 minutes: six late slots, and 10:06 within the look-ahead.
+    let now = t("10:05:59.800");
+    let mut planned = plan(&schedule, t("10:00:00"), now, now.add_millis(500), 600_000, MisfirePolicy::FireAll, 100);
+    assert_eq!(planned.fires.len(), 7);
+    let capped = planned.cap_late(now, 2);
+    assert_eq!(capped, ts(&["10:00:00", "10:01:00", "10:02:00", "10:03:00"]));
+    assert_eq!(planned.fires, ts(&["10:04:00", "10:05:00", "10:06:00"]));
+    // No cap left to apply, and zero keeps only what is not yet due.
+    assert!(planned.cap_late(now, 2).is_empty());
+    assert_eq!(planned.cap_late(now, 0), ts(&["10:04:00", "10:05:00"]));
+    assert_eq!(planned.fires, ts(&["10:06:00"]));
+}

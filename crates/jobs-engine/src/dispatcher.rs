@@ -127,6 +127,11 @@ impl Dispatcher {
         }
     }
 
+    /// Executions this instance holds to send or is sending (the dispatch queue's depth).
+    pub(crate) fn queued(&self) -> usize {
+        self.in_flight.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).len()
+    }
+
     /// Dispatches in the background, as soon as a worker is free.
     pub(crate) fn dispatch_now(self: &Arc<Self>, execution: Execution, task: Arc<Task>) {
         if !self.claim(&execution) {

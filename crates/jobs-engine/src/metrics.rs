@@ -214,6 +214,7 @@ impl Engine {
             epoch_gauge.set(epoch);
             scrape.register("leader_epoch", "The current leader's epoch, bumped by every election", epoch_gauge);
         }
+        self.register_backlogs(&mut scrape);
         match self.registry.list(None, None).await {
             Ok(views) => {
                 let executors = Family::<Labels, Gauge>::default();
@@ -243,6 +244,38 @@ impl Engine {
             }
         }
         self.metrics.render(&scrape)
+    }
+
+    /// What waits inside this instance: the dispatch queue, the writer's backlog, and each pool's connections.
+    fn register_backlogs(&self, scrape: &mut Registry) {
+        let queued = Gauge::<i64>::default();
+        queued.set(i64::try_from(self.dispatcher.queued()).unwrap_or(i64::MAX));
+        scrape.register(
+            "dispatch_queue_depth",
+            "Executions this instance holds to send or is sending (waiting for a free executor slot or worker)",
+            queued,
+        );
+        let backlog = Gauge::<i64>::default();
+        backlog.set(i64::try_from(self.settler.writer.backlog()).unwrap_or(i64::MAX));
+        scrape.register(
+            "writer_backlog",
+            "Claims, marks and ends of executions waiting to be written in a batch; callbacks are answered 503 \
+             while it stays full",
+            backlog,
+        );
+        let connections = Family::<Labels, Gauge>::default();
+        for (pool, store) in [("work", &self.store), ("control", &self.control)] {
+            let usage = store.pool_usage();
+            connections.get_or_create(&[("pool", pool), ("state", "idle")]).set(i64::from(usage.idle));
+            connections
+                .get_or_create(&[("pool", pool), ("state", "in_use")])
+                .set(i64::from(usage.open.saturating_sub(usage.idle)));
+        }
+        scrape.register(
+            "pool_connections",
+            "Database connections by pool (work; control: heartbeats, registration, presence, readiness) and state",
+            connections,
+        );
     }
 }
 

@@ -365,19 +365,28 @@ fn planned_fire(entry: &Entry, now: Timestamp, horizon: Timestamp, grace_ms: i64
             executions: Vec::new(),
         };
     };
-    let plan = jobs_cron::plan(schedule, entry.next, now, horizon, grace_ms, task.spec.misfire_policy, MAX_SLOTS);
-    let execution = |slot: Timestamp, status: ExecutionStatus| {
+    let mut plan = jobs_cron::plan(schedule, entry.next, now, horizon, grace_ms, task.spec.misfire_policy, MAX_SLOTS);
+    let capped = match task.spec.max_catchup {
+        Some(max) => plan.cap_late(now, usize::try_from(max).unwrap_or(usize::MAX)),
+        None => Vec::new(),
+    };
+    let execution = |slot: Timestamp, missed: Option<&str>| {
         let mut execution = Execution::pending(task, TriggerType::Cron, slot, task.spec.parameters.clone(), now);
-        if status == ExecutionStatus::Missed {
-            execution.status = status;
+        if let Some(reason) = missed {
+            execution.status = ExecutionStatus::Missed;
             execution.finished_at = Some(now);
-            execution.error = Some("misfire: slot skipped by the task's misfire policy".to_owned());
+            execution.error = Some(reason.to_owned());
         }
         execution
     };
-    let mut executions: Vec<Execution> =
-        plan.missed.iter().map(|slot| execution(*slot, ExecutionStatus::Missed)).collect();
-    executions.extend(plan.fires.iter().map(|slot| execution(*slot, ExecutionStatus::Pending)));
+    let by_policy = "misfire: slot skipped by the task's misfire policy";
+    let by_cap = format!(
+        "missed: catch-up capped by the task's max_catchup (the newest {} late slots fired)",
+        task.spec.max_catchup.unwrap_or_default()
+    );
+    let mut executions: Vec<Execution> = plan.missed.iter().map(|slot| execution(*slot, Some(by_policy))).collect();
+    executions.extend(capped.iter().map(|slot| execution(*slot, Some(&by_cap))));
+    executions.extend(plan.fires.iter().map(|slot| execution(*slot, None)));
     // The slots folded into a catch-up fire, or dropped by a long outage, are recorded with the plan's first
     // execution (the catch-up fire itself under `fire_once`), so that the history explains every slot.
     if let Some(first) = executions.first_mut() {

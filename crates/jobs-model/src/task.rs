@@ -108,6 +108,11 @@ pub struct TaskSpec {
     pub retry_backoff: Option<RetryBackoff>,
     pub timeout_seconds: u32,
     pub misfire_policy: MisfirePolicy,
+    /// At most how many late slots of one gap (a failover, an outage, an overload) are fired when the planner
+    /// catches up, the newest ones; the older are recorded `missed`. `None`: every slot less than the misfire
+    /// grace late is fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_catchup: Option<u32>,
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub parameters: Parameters,
     /// The executor group (registered `name`) that runs it; `None`: any instance that declared the task.
@@ -138,6 +143,7 @@ impl TaskSpec {
             retry_backoff: None,
             timeout_seconds: Self::DEFAULT_TIMEOUT_SECONDS,
             misfire_policy: MisfirePolicy::default(),
+            max_catchup: None,
             parameters: Parameters::new(),
             executor: None,
             enabled: true,
@@ -173,6 +179,9 @@ impl TaskSpec {
         }
         crate::validate::range("max_retry", self.max_retry.into(), 0, 100)?;
         crate::validate::range("timeout_seconds", self.timeout_seconds.into(), 1, 7 * 86_400)?;
+        if let Some(max_catchup) = self.max_catchup {
+            crate::validate::range("max_catchup", max_catchup.into(), 0, 10_000)?;
+        }
         if let Some(backoff) = &self.retry_backoff {
             crate::validate::range("retry_backoff.delay_seconds", backoff.delay_seconds.into(), 0, 86_400)?;
             if let Some(max) = backoff.max_delay_seconds {

@@ -33,7 +33,7 @@ pub use crate::guarded::TaskDeletion;
 pub use crate::instances::{LeaderRecord, SchedulerInstance};
 pub use crate::sessions::SessionTag;
 pub use crate::stats::FinishedCount;
-pub use crate::store::Store;
+pub use crate::store::{PoolUsage, Store};
 pub use crate::tasks::TaskFilter;
 
 #[cfg(test)]

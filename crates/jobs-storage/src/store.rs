@@ -43,6 +43,15 @@ pub struct Store {
     pub(crate) chained: crate::chains::ChainCount,
 }
 
+/// A pool's connections at one moment (see [`Store::pool_usage`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolUsage {
+    /// Connections open, idle or in use.
+    pub open: u32,
+    /// Connections open and idle.
+    pub idle: u32,
+}
+
 /// The URL a store was opened with; only the redacted form is ever shown.
 struct Url {
     full: String,
@@ -200,6 +209,25 @@ impl Store {
     #[cfg(test)]
     pub(crate) fn full_url(&self) -> &str {
         &self.url.full
+    }
+
+    /// How many connections this store's pool holds now, and how many of them are idle (for the metrics).
+    pub fn pool_usage(&self) -> PoolUsage {
+        let (open, idle) = match self.backend {
+            Backend::MySql => {
+                let pool = self.db.get_mysql_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            Backend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+            Backend::Sqlite => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (pool.size(), pool.num_idle())
+            }
+        };
+        PoolUsage { open, idle: u32::try_from(idle).unwrap_or(u32::MAX) }
     }
 
     pub fn connection(&self) -> &DatabaseConnection {

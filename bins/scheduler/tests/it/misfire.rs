@@ -55,6 +55,45 @@ async fn slots_missed_while_down_follow_the_misfire_policy() {
     let _ = std::fs::remove_file(&path);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_catchup_fires_only_the_newest_late_slots_and_records_the_rest() {
+    let path = std::env::temp_dir().join(format!("jobs-catchup-{}.db", uuid_like()));
+    let mut config = config(&path);
+    config.scheduler.misfire_grace = jobs_model::Duration::from_secs(60);
+    let app = spawn_app_from(config.clone()).await;
+    let (status, body) =
+        app.post("/api/v1/tasks", json!({"name": "bad", "cron_expression": "* * * * * *", "max_catchup": 20000})).await;
+    assert_eq!(status, 400, "{body}");
+    app.create_task(json!({"name": "capped", "cron_expression": "* * * * * *", "max_catchup": 1})).await;
+    let (_, task) = app.get("/api/v1/tasks/capped").await;
+    assert_eq!(task["max_catchup"], 1, "{task}");
+    wait_for("a first fire", Duration::from_secs(10), || async {
+        (!executions(&app, "capped").await.is_empty()).then_some(())
+    })
+    .await;
+    app.stop().await;
+
+    // Down for six seconds, all within the grace: without the cap every slot would fire late.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let app = spawn_app_from(config).await;
+    let capped = |executions: &[serde_json::Value]| {
+        executions
+            .iter()
+            .filter(|e| {
+                e["status"] == "missed" && e["error"].as_str().is_some_and(|error| error.contains("max_catchup"))
+            })
+            .count()
+    };
+    let history = wait_for("the capped catch-up to be recorded", Duration::from_secs(30), || async {
+        let history = executions(&app, "capped").await;
+        (capped(&history) >= 3).then_some(history)
+    })
+    .await;
+    assert_eq!(gaps(&history), 0, "every slot has a row, fired or recorded missed: {history:?}");
+    app.stop().await;
+    let _ = std::fs::remove_file(&path);
+}
+
 /// The slots of `executions`, in order.
 fn slots(executions: &[serde_json::Value]) -> Vec<i64> {
     let mut slots: Vec<i64> = executions

@@ -111,6 +111,7 @@ fn definition(task: &Task) -> Markup {
             dt { "Retries" } dd { (spec.max_retry) @if spec.max_retry > 0 { ", " (backoff(spec.retry_backoff.as_ref())) } }
             dt { "Timeout" } dd { (duration(i64::from(spec.timeout_seconds) * 1000)) }
             dt { "Misfire policy" } dd { (spec.misfire_policy) }
+            @if let Some(max) = spec.max_catchup { dt { "Max catch-up" } dd { (max) " slots" } }
             dt { "Parameters" } dd { (parameters(&spec.parameters)) }
             @for (label, names) in [("On success", &spec.on_success), ("On failure", &spec.on_failure)] {
                 @if !names.is_empty() {

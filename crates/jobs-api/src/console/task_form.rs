@@ -34,6 +34,7 @@ const FIELDS: &[&str] = &[
     "cron_expression",
     "timezone",
     "misfire_policy",
+    "max_catchup",
     "execution_mode",
     "load_balance_strategy",
     "timeout_seconds",
@@ -68,6 +69,8 @@ pub(crate) struct TaskForm {
     retry_max_delay_seconds: String,
     timeout_seconds: String,
     misfire_policy: String,
+    /// Empty: no cap.
+    max_catchup: String,
     executor: String,
     parameters: String,
     /// Task names, separated by commas.
@@ -97,6 +100,7 @@ impl TaskForm {
                 .unwrap_or_default(),
             timeout_seconds: spec.timeout_seconds.to_string(),
             misfire_policy: spec.misfire_policy.as_str().to_owned(),
+            max_catchup: spec.max_catchup.map(|max| max.to_string()).unwrap_or_default(),
             executor: spec.executor.clone().unwrap_or_default(),
             parameters: pretty_json(&serde_json::Value::Object(spec.parameters.clone())),
             on_success: spec.on_success.join(", "),
@@ -119,6 +123,7 @@ impl TaskForm {
             retry_backoff: self.backoff(errors),
             timeout_seconds: number(errors, "timeout_seconds", &self.timeout_seconds),
             misfire_policy: given(&self.misfire_policy),
+            max_catchup: Some(number(errors, "max_catchup", &self.max_catchup)),
             parameters: self.parameters(errors),
             executor: Some(self.executor.clone()),
             enabled: Some(self.enabled.is_some()),

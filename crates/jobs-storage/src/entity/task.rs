@@ -17,6 +17,7 @@ pub(crate) struct Model {
     pub(crate) retry_backoff: Option<String>,
     pub(crate) timeout_seconds: i32,
     pub(crate) misfire_policy: String,
+    pub(crate) max_catchup: Option<i32>,
     pub(crate) parameters: String,
     pub(crate) executor: Option<String>,
     pub(crate) enabled: bool,

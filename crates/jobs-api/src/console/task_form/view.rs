@@ -187,6 +187,9 @@ pub(super) async fn page(
                     (field("timezone", "Time zone", Some(html! { "An IANA name; empty means UTC." }), e,
                         text("timezone", &form.timezone, e, true, None, Some("timezones"))))
                     (field("misfire_policy", "Misfire policy", None, e, select("misfire_policy", &form.misfire_policy, MisfirePolicy::ALL, e)))
+                    (field("max_catchup", "Max catch-up",
+                        Some(html! { "At most this many late slots fired after a gap, the newest; empty fires every slot within the grace." }), e,
+                        text("max_catchup", &form.max_catchup, e, true, Some("numeric"), None)))
                 }
                 (preview_block(&fires, false))
             }
