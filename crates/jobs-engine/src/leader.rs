@@ -63,6 +63,8 @@ impl Leadership {
             metrics: engine.metrics.clone(),
             clock: engine.clock.clone(),
             epoch,
+            settled: Default::default(),
+            forget_offline_after_ms: engine.retention.forget_offline_after_ms(),
         };
         loops.push(("sweeps", tokio::spawn(sweeps.run())));
         let retention = crate::retention::run(engine.store.clone(), engine.retention.clone());

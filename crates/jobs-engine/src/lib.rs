@@ -27,6 +27,8 @@ mod sent;
 mod settle;
 mod sweeps;
 mod tasks;
+#[cfg(test)]
+mod testing;
 mod writer;
 
 pub use crate::alerts::AlertsConfig;

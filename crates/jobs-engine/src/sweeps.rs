@@ -1,11 +1,13 @@
 //! The sweeps, a leader loop that keeps executions honest: an attempt past its deadline times out (and its
 //! instance is told to cancel), and the work of an instance that went offline fails as lost; both count as
-//! failures for the task's retries. Nothing stays `running` forever.
+//! failures for the task's retries. Nothing stays `running` forever. An instance offline longer than
+//! `retention.offline_executors_max_age` is forgotten.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use jobs_model::{AttemptStatus, ExecutorState, Timestamp};
+use jobs_model::{AttemptStatus, ExecutorId, ExecutorState, Timestamp};
 use jobs_registry::Registry;
 use jobs_storage::Store;
 
@@ -18,6 +20,9 @@ use crate::settle::Settler;
 const INTERVAL: Duration = Duration::from_millis(500);
 /// Overdue executions handled per sweep.
 const BATCH: u64 = 500;
+/// How often the work of an instance already settled as offline is looked at again (nothing is sent to it, so
+/// only what an earlier leader claimed for it late can appear).
+const SETTLED_RECHECK: Duration = Duration::from_secs(30);
 
 pub(crate) struct Sweeps {
     pub(crate) store: Store,
@@ -28,6 +33,10 @@ pub(crate) struct Sweeps {
     pub(crate) clock: Arc<dyn Clock>,
     /// This leadership's epoch: its own claimed fires were sent by its dispatcher.
     pub(crate) epoch: i64,
+    /// Offline instances whose work was settled: by their last heartbeat, when.
+    pub(crate) settled: Mutex<HashMap<ExecutorId, (Option<Timestamp>, tokio::time::Instant)>>,
+    /// Offline instances are deleted after this long without a heartbeat; `None` keeps them.
+    pub(crate) forget_offline_after_ms: Option<i64>,
 }
 
 impl Sweeps {
@@ -90,7 +99,17 @@ impl Sweeps {
             return Ok(());
         }
         let now = self.clock.now();
+        let seen: Vec<ExecutorId> = offline.iter().map(|view| view.executor.id).collect();
+        self.settled_lock().retain(|id, _| seen.contains(id));
         for view in offline {
+            let executor = &view.executor;
+            let heartbeat = executor.last_heartbeat_at;
+            let fresh = self.settled_lock().get(&executor.id).is_some_and(|(settled_heartbeat, at)| {
+                *settled_heartbeat == heartbeat && at.elapsed() < SETTLED_RECHECK
+            });
+            if fresh {
+                continue;
+            }
             // Fires an earlier leader claimed for it that should have gone out by now and are not marked as taken
             // go back to the queue. This leadership's own claims whose send time passed were sent (its dispatcher
             // passes over an instance it no longer sees): taken but not yet marked, they are lost like running work.
@@ -107,7 +126,22 @@ impl Sweeps {
                     .attempt_failed(&execution, execution.attempt, AttemptStatus::Failed, &reason, task.as_ref())
                     .await?;
             }
+            self.settled_lock().insert(executor.id, (heartbeat, tokio::time::Instant::now()));
+            let silent_ms = now.millis_since(heartbeat.unwrap_or(executor.registered_at));
+            if self.forget_offline_after_ms.is_some_and(|max| silent_ms > max) {
+                self.registry.deregister(executor.id).await?;
+                tracing::info!(executor_id = %executor.id, instance_id = %executor.instance_id, silent_ms, "offline executor instance forgotten (retention.offline_executors_max_age)");
+            }
         }
         Ok(())
     }
+
+    fn settled_lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, HashMap<ExecutorId, (Option<Timestamp>, tokio::time::Instant)>> {
+        self.settled.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
+
+#[cfg(test)]
+mod tests;

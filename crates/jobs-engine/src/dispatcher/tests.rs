@@ -1,81 +1,13 @@
 //! One sender per claimed fire: a read of a claimed row made before its end was written never sends it again.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use tokio::sync::watch;
+use jobs_model::protocol::{CallbackRequest, CallbackStatus};
+use jobs_model::{Execution, ExecutionMode, ExecutionStatus, Parameters, TaskSpec, Timestamp, TriggerType};
 
-use jobs_balance::Manager;
-use jobs_election::{Lease, Role};
-use jobs_model::protocol::{CallbackRequest, CallbackStatus, DispatchRequest, RegisterRequest};
-use jobs_model::{
-    Execution, ExecutionId, ExecutionMode, ExecutionStatus, Parameters, TaskSpec, Timestamp, TriggerType,
-};
-use jobs_registry::Registry;
-
-use crate::{CallbackOutcome, DispatchError, Engine, EngineParts, ExecutorClient, SystemClock};
-
-/// An executor client that takes every request and remembers it.
-#[derive(Debug, Default)]
-struct Taking(Mutex<Vec<(ExecutionId, u32)>>);
-
-#[async_trait]
-impl ExecutorClient for Taking {
-    async fn execute(&self, _: &str, request: &DispatchRequest) -> Result<(), DispatchError> {
-        self.0.lock().unwrap().push((request.execution_id, request.attempt));
-        Ok(())
-    }
-
-    async fn cancel(&self, _: &str, _: ExecutionId) -> Result<(), DispatchError> {
-        Ok(())
-    }
-}
-
-/// A leading engine on a fresh SQLite database, sending through `client`.
-async fn leader(client: Arc<Taking>) -> Arc<Engine> {
-    let store = jobs_storage::testing::test_store().await;
-    let (_role, receiver) = watch::channel(Role::Leader { epoch: 1 });
-    let lease = Lease::default();
-    lease.hold();
-    Engine::new(EngineParts {
-        registry: Arc::new(Registry::new(store.clone(), Default::default())),
-        store,
-        strategies: Arc::new(Manager::default()),
-        client,
-        config: Default::default(),
-        instance_id: "leader".to_owned(),
-        lock_key: "dispatcher-test".to_owned(),
-        advertised_url: "http://127.0.0.1:1".to_owned(),
-        role: receiver,
-        lease,
-        health_check: Default::default(),
-        retention: Default::default(),
-        alerts: Default::default(),
-        executor_secret: None,
-        clock: Arc::new(SystemClock),
-        tls: None,
-    })
-}
-
-/// Registers instance `instance` of group `plain`, declaring `task`.
-async fn register(engine: &Engine, instance: &str, task: &str) -> jobs_model::ExecutorId {
-    register_with(engine, instance, task, serde_json::json!({})).await
-}
-
-async fn register_with(
-    engine: &Engine,
-    instance: &str,
-    task: &str,
-    extra: serde_json::Value,
-) -> jobs_model::ExecutorId {
-    let mut body = serde_json::json!({
-        "name": "plain", "instance_id": instance, "base_url": "http://127.0.0.1:2", "tasks": [{"task_name": task}]
-    });
-    body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
-    let registration: RegisterRequest = serde_json::from_value(body).unwrap();
-    engine.register_executor(&registration).await.unwrap().0.executor_id
-}
+use crate::testing::{Taking, leader, register, register_with};
+use crate::{CallbackOutcome, Engine};
 
 #[tokio::test]
 async fn a_claimed_fire_read_before_its_end_is_not_sent_again() {

@@ -20,6 +20,9 @@ pub struct RetentionConfig {
     pub interval: Duration,
     /// Executions (and log lines) per delete statement.
     pub batch_size: u64,
+    /// Executor instances offline (no heartbeat) longer than this are deleted, once their work is settled; `0s`
+    /// keeps them forever.
+    pub offline_executors_max_age: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -29,6 +32,7 @@ impl Default for RetentionConfig {
             max_per_task: 0,
             interval: Duration::from_secs(60),
             batch_size: 500,
+            offline_executors_max_age: Duration::from_secs(7 * 86_400),
         }
     }
 }
@@ -42,6 +46,12 @@ impl RetentionConfig {
             return Err(format!("retention.batch_size must be between 1 and {MAX_BATCH_SIZE}"));
         }
         Ok(())
+    }
+
+    /// How long an offline instance is kept, in milliseconds; `None` when kept forever.
+    pub(crate) fn forget_offline_after_ms(&self) -> Option<i64> {
+        let max_age = self.offline_executors_max_age.get();
+        (!max_age.is_zero()).then(|| i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX))
     }
 
     /// Whether either rule is on.
