@@ -49,6 +49,12 @@ enum Split {
     Gone,
 }
 
+/// The workers first deliveries of cron fires may take: all but an eighth, kept for retries, manual triggers
+/// and chained runs (no reserve below 8 workers).
+pub(crate) fn cron_workers(max_workers: usize) -> usize {
+    max_workers - max_workers / 8
+}
+
 /// Whether a task's fires run on every instance.
 fn is_broadcast(task: &Task) -> bool {
     task.spec.load_balance_strategy == jobs_balance::BROADCAST
@@ -69,6 +75,9 @@ pub(crate) struct Dispatcher {
     health: Option<HealthChecker>,
     /// Bounds the dispatch requests in flight (`scheduler.max_workers`).
     permits: Arc<Semaphore>,
+    /// Bounds the first deliveries of cron fires to all workers but a reserved share, so that retries, manual
+    /// triggers and chained runs are never starved by a burst of cron fires.
+    cron_permits: Arc<Semaphore>,
     max_workers: usize,
     /// The most a fire is sent ahead of its instant (`scheduler.early_delivery`).
     early_delivery_ms: i64,
@@ -117,6 +126,7 @@ impl Dispatcher {
             metrics: parts.metrics,
             health: parts.health,
             permits: Arc::new(Semaphore::new(parts.max_workers)),
+            cron_permits: Arc::new(Semaphore::new(cron_workers(parts.max_workers))),
             max_workers: parts.max_workers,
             early_delivery_ms: parts.early_delivery_ms,
             max_lateness_ms: parts.max_lateness_ms,
@@ -307,6 +317,12 @@ impl Dispatcher {
         if !self.wait_for_room(execution, task).await? {
             return Ok(());
         }
+        let _cron_permit = if execution.trigger_type == TriggerType::Cron && execution.retries == 0 {
+            let Ok(permit) = self.cron_permits.acquire().await else { return Ok(()) };
+            Some(permit)
+        } else {
+            None
+        };
         let Ok(_permit) = self.permits.acquire().await else { return Ok(()) };
         self.send(execution, task).await
     }

@@ -143,3 +143,9 @@ async fn a_fire_finding_every_instance_at_its_max_concurrency_past_max_lateness_
     assert!(shed.error.as_deref().is_some_and(|error| error.starts_with("overloaded")), "{shed:?}");
     assert_eq!(client.0.lock().unwrap().len(), 1, "the instance got one, never more than it holds");
 }
+
+#[test]
+fn cron_fires_leave_a_share_of_the_workers_to_retries_triggers_and_chains() {
+    use crate::dispatcher::cron_workers;
+    assert_eq!([cron_workers(1), cron_workers(7), cron_workers(10), cron_workers(64)], [1, 7, 9, 56]);
+}
