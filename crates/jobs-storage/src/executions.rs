@@ -256,12 +256,16 @@ impl Store {
     }
 }
 
+/// The slot key of an execution: its cron slot for a cron fire (the first shard of a broadcast one), else none.
+pub(crate) fn fire_key(execution: &Execution) -> Option<i64> {
+    let first_shard = execution.shard.is_none_or(|shard| shard.index == 0);
+    (execution.trigger_type == TriggerType::Cron && first_shard).then_some(execution.scheduled_at.as_millis())
+}
+
 /// The row for an execution; `fire_key` is the cron slot, so that one slot of a task is stored at most once (a
 /// broadcast fire's shards share the slot: its first shard holds the key).
 pub(crate) fn to_active(execution: &Execution, epoch: Option<i64>) -> Result<execution::ActiveModel> {
-    let first_shard = execution.shard.is_none_or(|shard| shard.index == 0);
-    let fire_key =
-        (execution.trigger_type == TriggerType::Cron && first_shard).then_some(execution.scheduled_at.as_millis());
+    let fire_key = fire_key(execution);
     Ok(execution::ActiveModel {
         id: Set(execution.id.to_string()),
         task_id: Set(execution.task_id.to_string()),

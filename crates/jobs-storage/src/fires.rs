@@ -167,5 +167,48 @@ async fn insert_new(
         .await?
         .into_iter()
         .collect();
+    let skipped: Vec<&Execution> =
+        executions.iter().copied().filter(|execution| !present.contains(&execution.id.to_string())).collect();
+    ensure_slots_taken(txn, &skipped).await?;
     Ok(ids.into_iter().filter(|id| present.contains(&id.to_string())).collect())
+}
+
+/// `INSERT IGNORE` also skips rows for errors other than a taken slot (a value the column refuses, a foreign
+/// key): each execution it skipped must have its slot held by another row, or the whole write fails, so that no
+/// fire is lost while its task's `next_fire_at` moves on.
+async fn ensure_slots_taken(txn: &DatabaseTransaction, skipped: &[&Execution]) -> Result<()> {
+    if skipped.is_empty() {
+        return Ok(());
+    }
+    let mut slots: Vec<(String, i64)> = Vec::with_capacity(skipped.len());
+    for execution in skipped {
+        let Some(fire_key) = crate::executions::fire_key(execution) else {
+            return Err(Error::Unavailable(format!(
+                "execution {} of task {} was not written, and no slot explains it",
+                execution.id, execution.task_id
+            )));
+        };
+        slots.push((execution.task_id.to_string(), fire_key));
+    }
+    let tasks: HashSet<&str> = slots.iter().map(|(task, _)| task.as_str()).collect();
+    let keys: HashSet<i64> = slots.iter().map(|(_, key)| *key).collect();
+    let taken: HashSet<(String, i64)> = Executions::find()
+        .select_only()
+        .column(execution::Column::TaskId)
+        .column(execution::Column::FireKey)
+        .filter(execution::Column::TaskId.is_in(tasks.iter().map(|task| (*task).to_owned())))
+        .filter(execution::Column::FireKey.is_in(keys.iter().copied()))
+        .into_tuple::<(String, Option<i64>)>()
+        .all(txn)
+        .await?
+        .into_iter()
+        .filter_map(|(task, key)| key.map(|key| (task, key)))
+        .collect();
+    match slots.iter().find(|slot| !taken.contains(*slot)) {
+        None => Ok(()),
+        Some((task, key)) => Err(Error::Unavailable(format!(
+            "a fire of task {task} for slot {key} was refused by the database and not written; the plan is kept \
+             for the next try"
+        ))),
+    }
 }
