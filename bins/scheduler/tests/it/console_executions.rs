@@ -224,3 +224,28 @@ async fn a_pending_execution_is_cancelled_through_the_form_once() {
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+/// Cron fires shed as overloaded in the last minutes make the overview say that the cluster sheds load.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_overview_says_when_the_cluster_sheds_load() {
+    let Some(app) = crate::support::spawn_app_on(jobs_storage::Backend::MySql).await else { return };
+    let task = app.create_task(json!({"name": "shed", "cron_expression": "0 0 3 * * *"})).await;
+    let (_, before) = page(&app, "/").await;
+    assert!(!before.contains("shedding load"), "nothing shed yet");
+
+    let store = app.store().expect("a MySQL store");
+    let id = jobs_model::TaskId::parse(task["id"].as_str().unwrap()).unwrap();
+    let task = store.get_task(id).await.unwrap().unwrap();
+    let now = jobs_model::Timestamp::now();
+    let mut shed = jobs_model::Execution::pending(&task, jobs_model::TriggerType::Cron, now, Default::default(), now);
+    shed.status = jobs_model::ExecutionStatus::Missed;
+    shed.finished_at = Some(now);
+    shed.error = Some("overloaded: every instance was at its max_concurrency past scheduler.max_lateness".to_owned());
+    store.insert_execution(&shed).await.unwrap();
+
+    let (status, after) = page(&app, "/").await;
+    assert_eq!(status, 200);
+    assert!(after.contains("The cluster is shedding load."), "{after}");
+    assert!(after.contains("1 cron fires in the last 5 minutes"), "{after}");
+    app.stop().await;
+}

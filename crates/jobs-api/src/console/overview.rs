@@ -20,6 +20,10 @@ use crate::console::session::Session;
 const HOUR_MILLIS: i64 = 3_600_000;
 const BUCKET_MILLIS: i64 = 5 * 60_000;
 const LIST_LENGTH: u64 = 8;
+/// Cron fires shed this recently make the overview say that the cluster sheds load.
+const SHEDDING_MILLIS: i64 = 5 * 60_000;
+/// The newest missed executions looked at for it.
+const SHED_LOOKED_AT: u64 = 200;
 
 pub(crate) async fn page(State(state): State<AppState>, Extension(session): Extension<Session>) -> PageResult {
     let engine = &state.engine;
@@ -29,6 +33,7 @@ pub(crate) async fn page(State(state): State<AppState>, Extension(session): Exte
     let counts = engine.finished_counts(since, BUCKET_MILLIS).await?;
     let next = engine.next_fires(LIST_LENGTH).await?;
     let failures = recent_failures(&state).await?;
+    let shed = recently_shed(&state, now).await?;
     let executors = engine.executors(None, None).await?;
     let any_task = !next.is_empty()
         || !engine.list_tasks(&jobs_storage::TaskFilter { limit: 1, ..Default::default() }).await?.is_empty();
@@ -56,6 +61,15 @@ pub(crate) async fn page(State(state): State<AppState>, Extension(session): Exte
 
     let body = html! {
         h1 { "Overview" }
+        @if shed > 0 {
+            div.notice.warn role="status" {
+                strong { "The cluster is shedding load. " }
+                (shed) @if shed >= SHED_LOOKED_AT { " or more" } " cron fires in the last 5 minutes could not be sent within "
+                code { "scheduler.max_lateness" } " because every executor that runs them was at its "
+                code { "max_concurrency" } ", and were recorded " (badge("missed")) " (overloaded). Add executors or "
+                "capacity, or spread the schedules."
+            }
+        }
         div.grid {
             section.panel aria-labelledby="activity" {
                 div.spread {
@@ -113,6 +127,19 @@ pub(crate) async fn page(State(state): State<AppState>, Extension(session): Exte
         }
     };
     Ok(layout::page(&state, &session, Nav::Overview, "Overview", body).await)
+}
+
+/// How many of the newest missed executions were shed as overloaded within the last [`SHEDDING_MILLIS`].
+async fn recently_shed(state: &AppState, now: Timestamp) -> PageResult<u64> {
+    let filter = ExecutionFilter { status: Some(ExecutionStatus::Missed), limit: SHED_LOOKED_AT, ..Default::default() };
+    let missed = state.engine.list_executions(&filter).await?;
+    let since = now.add_millis(-SHEDDING_MILLIS);
+    let shed = missed
+        .iter()
+        .filter(|execution| execution.finished_at.is_some_and(|at| at >= since))
+        .filter(|execution| execution.error.as_deref().is_some_and(|error| error.starts_with("overloaded")))
+        .count();
+    Ok(u64::try_from(shed).unwrap_or(u64::MAX))
 }
 
 /// The newest failed and timed-out executions together.
