@@ -13,6 +13,7 @@ mod handlers;
 mod openapi;
 mod request_id;
 mod server;
+mod shedding;
 
 use std::sync::Arc;
 
@@ -72,6 +73,7 @@ pub fn router(engine: Arc<Engine>, config: &ServerConfig, auth: &AuthConfig) -> 
         .method_not_allowed_fallback(handlers::method_not_allowed)
         .layer(DefaultBodyLimit::max(config.max_body_bytes))
         .with_state(AppState { engine })
+        .layer(axum::middleware::from_fn_with_state(shedding::Bounds::default(), shedding::admit))
         // Outermost, so that rejected requests (401, 404, 413) carry an id too.
         .layer(axum::middleware::from_fn(request_id::trace))
 }
