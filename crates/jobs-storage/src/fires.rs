@@ -74,21 +74,33 @@ impl Store {
             accepted.extend(&fire.executions);
         }
 
-        // The rows are locked (SQLite: the whole database is), so plain updates grouped by value suffice.
-        let mut by_value: BTreeMap<Option<i64>, Vec<String>> = BTreeMap::new();
+        // The rows are locked (SQLite: the whole database is), so plain updates suffice: one per chunk of tasks.
+        let mut ended: Vec<String> = Vec::new();
+        let mut moved: BTreeMap<String, i64> = BTreeMap::new();
         for id in changed {
-            let value = next_fire.get(&id).copied().flatten();
-            by_value.entry(value).or_default().push(id);
-        }
-        for (value, ids) in by_value {
-            for chunk in ids.chunks(ROWS_PER_STATEMENT) {
-                let mut update = Tasks::update_many().col_expr(task::Column::NextFireAt, Expr::value(value));
-                if value.is_none() {
-                    // The schedule has ended (an `@at` task fired): the task is disabled and kept for its history.
-                    update = update.col_expr(task::Column::Enabled, Expr::value(false));
+            match next_fire.get(&id).copied().flatten() {
+                Some(next) => {
+                    moved.insert(id, next);
                 }
-                update.filter(task::Column::Id.is_in(chunk.iter().cloned())).exec(&txn).await?;
+                None => ended.push(id),
             }
+        }
+        for chunk in ended.chunks(ROWS_PER_STATEMENT) {
+            // The schedule has ended (an `@at` task fired): the task is disabled and kept for its history.
+            Tasks::update_many()
+                .col_expr(task::Column::NextFireAt, Expr::value(Option::<i64>::None))
+                .col_expr(task::Column::Enabled, Expr::value(false))
+                .filter(task::Column::Id.is_in(chunk.iter().cloned()))
+                .exec(&txn)
+                .await?;
+        }
+        let moved: Vec<(String, i64)> = moved.into_iter().collect();
+        for chunk in moved.chunks(ROWS_PER_STATEMENT) {
+            Tasks::update_many()
+                .col_expr(task::Column::NextFireAt, next_fire_values(chunk))
+                .filter(task::Column::Id.is_in(chunk.iter().map(|(id, _)| id.clone())))
+                .exec(&txn)
+                .await?;
         }
 
         let mut inserted = Vec::with_capacity(accepted.len());
@@ -98,6 +110,21 @@ impl Store {
         txn.commit().await?;
         Ok(inserted)
     }
+}
+
+/// The new `next_fire_at` of each task of `chunk`: the value itself when they share one (the common case: tasks
+/// on the same schedule), else `CASE id WHEN … THEN … END`, so that a batch costs one statement per chunk
+/// whatever the number of distinct values.
+fn next_fire_values(chunk: &[(String, i64)]) -> Expr {
+    let first = chunk.first().map_or(0, |(_, next)| *next);
+    if chunk.iter().all(|(_, next)| *next == first) {
+        return Expr::value(first);
+    }
+    let mut case = sea_orm::sea_query::CaseStatement::new();
+    for (id, next) in chunk {
+        case = case.case(task::Column::Id.eq(id.clone()), Expr::value(*next));
+    }
+    case.finally(Expr::col(task::Column::NextFireAt)).into()
 }
 
 /// Reads (and on MySQL/PostgreSQL row-locks) the current `next_fire_at` of the tasks in `fires`.

@@ -42,6 +42,25 @@ pub(crate) async fn record_fires_inserts_and_advances(store: &Store) {
     assert!(store.record_fires(None, "jobs_leader", &[]).await.unwrap().is_empty());
 }
 
+pub(crate) async fn record_fires_moves_tasks_to_different_next_fires_in_one_batch(store: &Store) {
+    let tasks: Vec<_> = (0..5).map(|n| task(&format!("distinct-{n}"))).collect();
+    for t in &tasks {
+        store.insert_task(t).await.unwrap();
+    }
+    let last = PlannedFire { task_id: tasks[4].id, expected_next: Some(T0), new_next: None, executions: vec![] };
+    let mut fires: Vec<PlannedFire> =
+        tasks[..4].iter().enumerate().map(|(n, t)| fire(t, 0, 1_000 * (n as i64 + 1), vec![])).collect();
+    fires.push(last);
+    store.record_fires(None, "jobs_leader", &fires).await.unwrap();
+    for (n, t) in tasks[..4].iter().enumerate() {
+        let stored = store.get_task(t.id).await.unwrap().unwrap();
+        assert_eq!(stored.next_fire_at, Some(at(1_000 * (n as i64 + 1))), "{}", t.spec.name);
+        assert!(stored.spec.enabled);
+    }
+    let ended = store.get_task(tasks[4].id).await.unwrap().unwrap();
+    assert_eq!((ended.next_fire_at, ended.spec.enabled), (None, false));
+}
+
 pub(crate) async fn record_fires_ignores_taken_slots(store: &Store) {
     let t = task("slot");
     store.insert_task(&t).await.unwrap();

@@ -49,6 +49,7 @@ storage_suite!(
     tasks::schedulable_tasks_and_next_fire,
     tasks::milliseconds_survive,
     fires::record_fires_inserts_and_advances,
+    fires::record_fires_moves_tasks_to_different_next_fires_in_one_batch,
     fires::record_fires_ignores_taken_slots,
     fires::record_fires_skips_changed_tasks,
     fires::record_fires_checks_the_epoch,
