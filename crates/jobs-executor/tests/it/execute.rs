@@ -207,3 +207,32 @@ async fn health_answers_ok() {
     assert_eq!(response.json::<Value>().await.unwrap(), json!({"status": "ok"}));
     handle.shutdown().await.unwrap();
 }
+
+/// A scheduler that sheds a callback with `Retry-After` is waited on that long, and the finished handler's slot
+/// takes new work meanwhile: the report waits in the outbox, not in the slot.
+#[tokio::test]
+async fn a_shed_callback_waits_as_asked_without_holding_its_slot() {
+    let fake = FakeScheduler::start().await;
+    let handle = started(executor([fake.url.clone()]).handler("report", report).max_concurrency(1)).await;
+    fake.shed_callbacks(1);
+    let first = dispatch_request(&fake, "report", json!({}));
+    assert_eq!(execute(&handle, &first).await.0, 202);
+    wait_for("the first callback to be refused", || fake.callback_arrivals(first.execution_id).first().copied()).await;
+
+    // Its report is not through yet, and the one slot is free again.
+    assert!(fake.callbacks_for(first.execution_id).is_empty());
+    let second = dispatch_request(&fake, "report", json!({}));
+    assert_eq!(execute(&handle, &second).await.0, 202, "the slot was given back while the report waits");
+    let repeat = execute(&handle, &first).await;
+    assert_eq!(repeat, (202, json!({"status": "duplicate"})), "the first is still known: a repeat is a duplicate");
+
+    let report = fake.callback(first.execution_id).await;
+    assert_eq!(report.status, CallbackStatus::Success);
+    let arrivals = fake.callback_arrivals(first.execution_id);
+    assert!(
+        arrivals[1] - arrivals[0] >= std::time::Duration::from_millis(950),
+        "Retry-After: 1 honoured: {arrivals:?}"
+    );
+    fake.callback(second.execution_id).await;
+    handle.shutdown().await.unwrap();
+}

@@ -52,6 +52,10 @@ struct Recorded {
     /// (name, instance_id) → id, like the real registry's idempotent registration.
     ids: HashMap<(String, String), ExecutorId>,
     known: HashSet<ExecutorId>,
+    /// Callbacks still to answer 503 with `Retry-After: 1`, as a scheduler shedding load does.
+    shed_callbacks: u32,
+    /// When each callback request arrived, refused or not.
+    callback_arrivals: Vec<(ExecutionId, Instant)>,
 }
 
 type Shared = Arc<Mutex<Recorded>>;
@@ -95,6 +99,17 @@ impl FakeScheduler {
 
     pub(crate) fn events(&self) -> Vec<Event> {
         self.recorded.lock().unwrap().events.clone()
+    }
+
+    /// Answers the next `count` callbacks 503 with `Retry-After: 1`.
+    pub(crate) fn shed_callbacks(&self, count: u32) {
+        self.recorded.lock().unwrap().shed_callbacks = count;
+    }
+
+    /// When the callback requests of `execution_id` arrived, refused ones included.
+    pub(crate) fn callback_arrivals(&self, execution_id: ExecutionId) -> Vec<Instant> {
+        let recorded = self.recorded.lock().unwrap();
+        recorded.callback_arrivals.iter().filter(|(id, _)| *id == execution_id).map(|(_, at)| *at).collect()
     }
 
     /// Forgets every executor, as after a database reset: heartbeats get 404.
@@ -227,9 +242,19 @@ async fn callback(
     State(recorded): State<Shared>,
     Path(id): Path<ExecutionId>,
     Json(request): Json<CallbackRequest>,
-) -> Json<Value> {
-    recorded.lock().unwrap().events.push(Event::Callback(id, request));
-    Json(json!({"status": "ok"}))
+) -> Response {
+    let mut recorded = recorded.lock().unwrap();
+    recorded.callback_arrivals.push((id, Instant::now()));
+    if recorded.shed_callbacks > 0 {
+        recorded.shed_callbacks -= 1;
+        return Response::builder()
+            .status(StatusCode::SERVICE_UNAVAILABLE)
+            .header("retry-after", "1")
+            .body(Body::from(r#"{"error":{"code":"unavailable","message":"shedding"}}"#))
+            .unwrap();
+    }
+    recorded.events.push(Event::Callback(id, request));
+    Response::new(Body::from(r#"{"status":"ok"}"#))
 }
 
 async fn logs(
