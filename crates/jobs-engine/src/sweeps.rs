@@ -20,6 +20,9 @@ use crate::settle::Settler;
 const INTERVAL: Duration = Duration::from_millis(500);
 /// Overdue executions handled per sweep.
 const BATCH: u64 = 500;
+/// How long past its deadline a running execution is timed out: a success reported just in time may wait this
+/// long for room in a writer's queue before it is refused (and then sent again by its executor).
+const OVERDUE_GRACE_MS: i64 = 3_000;
 /// How often the work of an instance already settled as offline is looked at again (nothing is sent to it, so
 /// only what an earlier leader claimed for it late can appear).
 const SETTLED_RECHECK: Duration = Duration::from_secs(30);
@@ -70,7 +73,9 @@ impl Sweeps {
     }
 
     async fn time_out_overdue(&self) -> crate::Result<()> {
-        let overdue = self.store.running_overdue(self.clock.now(), BATCH).await?;
+        let mut overdue = self.store.running_overdue(self.clock.now().add_millis(-OVERDUE_GRACE_MS), BATCH).await?;
+        // An end reported in time and still waiting in this instance's writer is not a timeout.
+        overdue.retain(|execution| !self.settler.writer.is_finishing(execution.id));
         if overdue.is_empty() {
             return Ok(());
         }

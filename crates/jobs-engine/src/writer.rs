@@ -47,6 +47,8 @@ pub(crate) struct Writer {
     sender: mpsc::Sender<Job>,
     /// Changes taken off the channel and not yet written.
     taken: Arc<std::sync::atomic::AtomicUsize>,
+    /// Executions whose end waits in this writer: not to be timed out meanwhile.
+    finishing: Arc<std::sync::Mutex<std::collections::HashSet<ExecutionId>>>,
 }
 
 impl Writer {
@@ -55,7 +57,12 @@ impl Writer {
         let (sender, receiver) = mpsc::channel(QUEUE);
         let taken = Arc::default();
         tokio::spawn(run(store, receiver, Arc::clone(&taken)));
-        Self { sender, taken }
+        Self { sender, taken, finishing: Arc::default() }
+    }
+
+    /// Whether an end of `id` waits in this writer (reported in time, not yet written).
+    pub(crate) fn is_finishing(&self, id: ExecutionId) -> bool {
+        self.finishing.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&id)
     }
 
     /// Changes waiting to be written (the writer's backlog).
@@ -101,6 +108,7 @@ impl Writer {
     ) -> Result<bool, jobs_storage::Error> {
         let change = Change::Finish { id, attempt, status, result, error, logs, at };
         let (reply, answer) = oneshot::channel();
+        let _finishing = Finishing::new(&self.finishing, id);
         match self.sender.send_timeout(Job { change, reply: Some(reply) }, CALLBACK_ROOM).await {
             Ok(()) => answer.await.map_err(|_| stopped())?,
             Err(mpsc::error::SendTimeoutError::Timeout(_)) => Err(jobs_storage::Error::Unavailable(format!(
@@ -115,6 +123,25 @@ impl Writer {
         let (reply, answer) = oneshot::channel();
         self.sender.send(Job { change, reply: Some(reply) }).await.map_err(|_| stopped())?;
         answer.await.map_err(|_| stopped())?
+    }
+}
+
+/// An end waiting in the writer, for as long as it waits.
+struct Finishing<'a> {
+    set: &'a std::sync::Mutex<std::collections::HashSet<ExecutionId>>,
+    id: ExecutionId,
+}
+
+impl<'a> Finishing<'a> {
+    fn new(set: &'a std::sync::Mutex<std::collections::HashSet<ExecutionId>>, id: ExecutionId) -> Self {
+        set.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert(id);
+        Self { set, id }
+    }
+}
+
+impl Drop for Finishing<'_> {
+    fn drop(&mut self) {
+        self.set.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(&self.id);
     }
 }
 
