@@ -124,7 +124,7 @@ fn daily_cron_at(instant: Timestamp) -> String {
 
 /// Inserts one enabled `parallel` task per name with `cron`, straight into the database, after running the
 /// scheduler's own migrations (the statement of the scale scenario).
-async fn insert_tasks(database_url: &str, names: &[String], cron: &str) -> anyhow::Result<()> {
+pub(super) async fn insert_tasks(database_url: &str, names: &[String], cron: &str) -> anyhow::Result<()> {
     use jobs_migrations::{Migrator, MigratorTrait};
     let db = Database::connect(database_url).await?;
     Migrator::up(&db, None).await?;
@@ -153,7 +153,7 @@ async fn insert_tasks(database_url: &str, names: &[String], cron: &str) -> anyho
 }
 
 /// `SELECT status, COUNT(*) FROM executions GROUP BY status`, as an object.
-async fn executions_by_status(database_url: &str) -> anyhow::Result<Value> {
+pub(super) async fn executions_by_status(database_url: &str) -> anyhow::Result<Value> {
     let db = Database::connect(database_url).await?;
     let sql = "SELECT status, COUNT(*) AS n FROM executions GROUP BY status ORDER BY status";
     let mut counts = serde_json::Map::new();
@@ -168,13 +168,13 @@ async fn executions_by_status(database_url: &str) -> anyhow::Result<Value> {
 
 /// One `/execute` as the executor received it.
 #[derive(Debug, Clone)]
-struct Delivery {
-    execution_id: ExecutionId,
-    attempt: u32,
-    task: Arc<str>,
-    scheduled_at: Timestamp,
+pub(super) struct Delivery {
+    pub(super) execution_id: ExecutionId,
+    pub(super) attempt: u32,
+    pub(super) task: Arc<str>,
+    pub(super) scheduled_at: Timestamp,
     /// Microseconds since the epoch, when the request's body had been read.
-    received_us: i64,
+    pub(super) received_us: i64,
 }
 
 /// What the figures of the report are computed from the deliveries.
@@ -228,9 +228,9 @@ impl Figures {
 
 /// One timed request of the bench: its latency (to the error, for a failed one) and whether it got a 2xx.
 #[derive(Debug, Clone, Copy)]
-struct Sample {
-    latency_us: i64,
-    ok: bool,
+pub(super) struct Sample {
+    pub(super) latency_us: i64,
+    pub(super) ok: bool,
 }
 
 impl Sample {
@@ -241,7 +241,7 @@ impl Sample {
 
 /// What the executor's connections share.
 #[derive(Debug)]
-struct State {
+pub(super) struct State {
     received: Mutex<Received>,
     /// Executions received and not yet called back, for the heartbeats.
     running: Mutex<HashSet<ExecutionId>>,
@@ -269,7 +269,7 @@ impl State {
         lock(&self.received).tasks.len()
     }
 
-    fn snapshot(&self) -> Vec<Delivery> {
+    pub(super) fn snapshot(&self) -> Vec<Delivery> {
         lock(&self.received).deliveries.clone()
     }
 
@@ -334,17 +334,17 @@ impl State {
 /// The bench's own executor: an HTTP/1.1 server on loopback that records every `/execute`, answers 202 at once
 /// and reports success from a spawned task; it asks for no early delivery.
 #[derive(Debug)]
-struct PlainExecutor {
-    state: Arc<State>,
-    server: tokio::task::JoinHandle<()>,
+pub(super) struct PlainExecutor {
+    pub(super) state: Arc<State>,
+    pub(super) server: tokio::task::JoinHandle<()>,
     /// `POST /api/v1/executors/{id}/heartbeat`.
-    heartbeat_path: String,
-    heartbeat_every: Duration,
+    pub(super) heartbeat_path: String,
+    pub(super) heartbeat_every: Duration,
 }
 
 impl PlainExecutor {
     /// Serves on a free loopback port and registers as `burst`/`burst-1`, declaring `names` (no schedules).
-    async fn start(scheduler_url: &str, names: &[String]) -> anyhow::Result<Self> {
+    pub(super) async fn start(scheduler_url: &str, names: &[String]) -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let base_url = format!("http://{}", listener.local_addr()?);
         let state = Arc::new(State {
@@ -371,7 +371,7 @@ impl PlainExecutor {
 }
 
 /// Heartbeats `url` every `every`, naming the executions not yet called back, until `stop`; each one timed.
-async fn send_heartbeats(
+pub(super) async fn send_heartbeats(
     state: Arc<State>,
     url: String,
     every: Duration,
@@ -454,7 +454,7 @@ async fn serve_connection(stream: TcpStream, state: Arc<State>) -> anyhow::Resul
 }
 
 /// `GET url` every [`PROBE_EVERY`] until `stop`; each one timed.
-async fn probe_health(url: String, mut stop: watch::Receiver<bool>) -> Vec<Sample> {
+pub(super) async fn probe_health(url: String, mut stop: watch::Receiver<bool>) -> Vec<Sample> {
     let http = client_with_timeout(Duration::from_secs(10));
     let mut ticker = tokio::time::interval(PROBE_EVERY);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -473,11 +473,11 @@ async fn probe_health(url: String, mut stop: watch::Receiver<bool>) -> Vec<Sampl
     }
 }
 
-fn millis(duration: Duration) -> i64 {
+pub(super) fn millis(duration: Duration) -> i64 {
     jobs_model::millis_i64(duration)
 }
 
-async fn sleep_until(at: Timestamp) {
+pub(super) async fn sleep_until(at: Timestamp) {
     let millis = u64::try_from(at.millis_since(Timestamp::now())).unwrap_or(0);
     tokio::time::sleep(Duration::from_millis(millis)).await;
 }

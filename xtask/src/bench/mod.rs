@@ -7,6 +7,7 @@ mod cost;
 mod curve;
 mod failover;
 mod load;
+mod overload;
 mod scale;
 mod support;
 mod targets;
@@ -17,7 +18,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [--quick] [--kills N] [--database-url URL]
+cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [overload] [--quick] [--kills N] [--database-url URL]
 
   accuracy   1,000 tasks every second for 60 s (20 s with --quick) to 3 executors; lateness = receipt time
              minus scheduled time; the same schedules in-process by tokio-cron-scheduler as the peer
@@ -34,6 +35,10 @@ cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [--
   burst      20,000 tasks due at the same instant (5,000 with --quick) to a plain executor of the bench's own
              that records every request: fires sent twice, lost, the last one's delay after the instant;
              heartbeat and health latency during the burst; executions by status afterwards
+  overload   2 schedulers, 1,500 every-second tasks plus 3,500 firing every second during one minute only
+             (300 and 700 for 20 s with --quick), a plain executor: goodput in the window, fires sent twice,
+             what the window's fires became, heartbeats, the executor's state, /ready, RSS, /health, and the
+             steady tasks' lateness 10-30 s after the window
 With no scenario named, all run. Release builds, the local MariaDB (mysql://root@127.0.0.1:3306).
 ";
 
@@ -46,7 +51,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "accuracy" | "curve" | "throughput" | "failover" | "scale" | "burst" => scenarios.push(arg.clone()),
+            "accuracy" | "curve" | "throughput" | "failover" | "scale" | "burst" | "overload" => {
+                scenarios.push(arg.clone())
+            }
             "--quick" => options.quick = true,
             "--kills" => {
                 options.kills =
@@ -64,7 +71,8 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
     if scenarios.is_empty() {
-        scenarios = ["accuracy", "curve", "throughput", "failover", "scale", "burst"].map(str::to_owned).to_vec();
+        scenarios =
+            ["accuracy", "curve", "throughput", "failover", "scale", "burst", "overload"].map(str::to_owned).to_vec();
     }
     if options.quick && !args_have_kills(&options) {
         options.kills = 3;
@@ -78,6 +86,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             "curve" => runtime.block_on(curve::run(&options))?,
             "scale" => runtime.block_on(scale::run(&options))?,
             "burst" => runtime.block_on(burst::run(&options))?,
+            "overload" => runtime.block_on(overload::run(&options))?,
             "throughput" => runtime.block_on(throughput::run(&options))?,
             _ => runtime.block_on(failover::run(&options))?,
         };

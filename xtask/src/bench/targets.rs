@@ -75,6 +75,14 @@ const TARGETS: &[(&str, Figure, Bound)] = &[
         At("/burst/last_after_instant_s"),
         Below(At("/burst/last_target_s"), "tasks / 5,000 per s + 5 s"),
     ),
+    ("overload fires sent twice", At("/overload/sent_twice"), AtMost(0.0)),
+    ("overload window fires left open 40 s after", At("/overload/window_open_after_s"), AtMost(0.0)),
+    ("overload heartbeat p99 (ms)", At("/overload/heartbeat_p99_ms"), AtMost(1000.0)),
+    ("overload heartbeats failed", At("/overload/heartbeats_failed"), AtMost(0.0)),
+    ("overload executor shown offline (samples)", At("/overload/executor_not_active_samples"), AtMost(0.0)),
+    ("overload steady lateness p99 10-30 s after (ms)", At("/overload/steady_lateness_after_p99_ms"), AtMost(1000.0)),
+    ("overload scheduler RSS (MB)", At("/overload/rss_max_mb"), AtMost(600.0)),
+    ("overload /health p99 (ms)", At("/overload/health_p99_ms"), AtMost(200.0)),
 ];
 
 /// One checked target: the metric, our figure, the target as text, and whether it is met.

@@ -1,3 +1,5 @@
+//! The table of executions: the outbox of reports that gave their slot back.
+
 use jobs_model::ExecutionId;
 
 use super::{Admission, Executions};
