@@ -113,7 +113,7 @@ impl HealthChecker {
         {
             return Ok(false);
         }
-        self.registry.store().record_health(executor.id, health, failures, successes).await?;
+        self.registry.control().record_health(executor.id, health, failures, successes).await?;
         if health != executor.health {
             log_change(executor.id, &executor.instance_id, health, probe, failures, successes);
             let executor = Executor {

@@ -86,7 +86,10 @@ mod snapshot_tests {
 /// Registration, heartbeats, maintenance and candidate lookup over the executors table.
 #[derive(Debug)]
 pub struct Registry {
+    /// Reads (the candidate snapshot, lists, running counts): the work pool.
     store: Store,
+    /// Heartbeats, registrations and status changes: the control plane's connections.
+    control: Store,
     config: ExecutorsConfig,
     snapshot: Mutex<Snapshot>,
     /// Health changes found by the health checks, for whoever subscribed (alerts).
@@ -97,11 +100,13 @@ impl Registry {
     /// How stale the candidate snapshot may be before a dispatch reloads it.
     pub const SNAPSHOT_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(1);
 
-    /// A registry on `store`'s control-plane connections (see [`Store::control_plane`]): heartbeats and
-    /// registrations never wait behind the work.
+    /// A registry on `store`: its writes (heartbeats, registrations, status and health changes) on the store's
+    /// control-plane connections (see [`Store::control_plane`]), so that they never wait behind the work or
+    /// behind the registry's own reads, which use the work pool.
     pub fn new(store: Store, config: ExecutorsConfig) -> Self {
         Self {
-            store: store.control_plane(),
+            control: store.control_plane(),
+            store,
             config,
             snapshot: Mutex::default(),
             health_changes: broadcast::channel(256).0,
@@ -110,6 +115,11 @@ impl Registry {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The store on the control plane's connections, for the registry's writes.
+    pub fn control(&self) -> &Store {
+        &self.control
     }
 
     /// The heartbeat interval executors are told to keep, in whole seconds (at least 1).
@@ -176,7 +186,7 @@ impl Registry {
             early_delivery_ms,
             max_concurrency: request.max_concurrency,
         };
-        let (stored, created) = self.store.upsert_executor(&executor).await?;
+        let (stored, created) = self.control.upsert_executor(&executor).await?;
         self.invalidate();
         tracing::info!(executor_id = %stored.id, created, "executor registered");
         Ok((stored, created))
@@ -184,7 +194,7 @@ impl Registry {
 
     /// Records a heartbeat; an unknown id is `NotFound`, which tells an SDK to register again.
     pub async fn heartbeat(&self, id: ExecutorId, _request: &HeartbeatRequest) -> Result<()> {
-        let recorded = self.store.record_heartbeat(id, Timestamp::now()).await;
+        let recorded = self.control.record_heartbeat(id, Timestamp::now()).await;
         if !self.note_database(recorded)? {
             return Err(Error::NotFound(id));
         }
@@ -206,7 +216,7 @@ impl Registry {
             // The column holds 255 characters.
             validate::max_len("by", by, 255)?;
         }
-        if !self.store.set_executor_status(id, status, reason, by, Timestamp::now()).await? {
+        if !self.control.set_executor_status(id, status, reason, by, Timestamp::now()).await? {
             return Err(Error::NotFound(id));
         }
         self.invalidate();
@@ -216,7 +226,7 @@ impl Registry {
 
     /// Removes an instance; it gets no more work.
     pub async fn deregister(&self, id: ExecutorId) -> Result<()> {
-        if !self.store.delete_executor(id).await? {
+        if !self.control.delete_executor(id).await? {
             return Err(Error::NotFound(id));
         }
         self.invalidate();
