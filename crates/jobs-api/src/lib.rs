@@ -28,6 +28,9 @@ pub use crate::config::{ServerConfig, ServerTlsConfig};
 pub use crate::error::ApiError;
 pub use crate::server::{ApiServer, TlsReloader};
 
+/// The largest heartbeat body taken: 100,000 running execution ids and room to spare.
+const HEARTBEAT_MAX_BYTES: usize = 8 * 1024 * 1024;
+
 /// What every handler can reach.
 #[derive(Debug, Clone)]
 pub(crate) struct AppState {
@@ -48,7 +51,11 @@ pub fn router(engine: Arc<Engine>, config: &ServerConfig, auth: &AuthConfig) -> 
         .route("/executors/register", post(executors::register))
         .route("/executors/{executor}", get(executors::get).delete(executors::delete))
         .route("/executors/{executor}/status", put(executors::set_status))
-        .route("/executors/{executor}/heartbeat", post(executors::heartbeat))
+        // A heartbeat lists every execution its instance holds: up to 100,000 ids, whatever `max_body_bytes` says.
+        .route(
+            "/executors/{executor}/heartbeat",
+            post(executors::heartbeat).layer(DefaultBodyLimit::max(HEARTBEAT_MAX_BYTES)),
+        )
         .route("/executions", get(executions::list))
         .route("/executions/{execution}", get(executions::get))
         .route("/executions/{execution}/callback", post(executions::callback))

@@ -317,13 +317,28 @@ impl Dispatcher {
         if !self.wait_for_room(execution, task).await? {
             return Ok(());
         }
-        let _cron_permit = if execution.trigger_type == TriggerType::Cron && execution.retries == 0 {
+        let sheddable = execution.trigger_type == TriggerType::Cron && execution.retries == 0;
+        let waiting_since = self.clock.now();
+        let _cron_permit = if sheddable {
             let Ok(permit) = self.cron_permits.acquire().await else { return Ok(()) };
             Some(permit)
         } else {
             None
         };
         let Ok(_permit) = self.permits.acquire().await else { return Ok(()) };
+        let waited = self.clock.now().millis_since(waiting_since);
+        if sheddable && waited > self.max_lateness_ms {
+            // The dispatcher itself is the bottleneck: sending it now would only make every later fire later.
+            let reason = format!(
+                "overloaded: no dispatch worker was free for {waited} ms (scheduler.max_workers is {}, \
+                 scheduler.max_lateness {} ms)",
+                self.max_workers, self.max_lateness_ms
+            );
+            tracing::warn!(%reason, "fire shed");
+            self.metrics.shed("overloaded");
+            self.settler.end(execution, None, ExecutionStatus::Missed, None, Some(&reason)).await?;
+            return Ok(());
+        }
         self.send(execution, task).await
     }
 

@@ -200,3 +200,17 @@ async fn a_busy_instance_is_passed_over() {
     assert!(error.contains("busy (HTTP 429)") && error.contains("busy (HTTP 503)"), "{error}");
     app.stop().await;
 }
+
+/// A heartbeat of an instance holding tens of thousands of executions is taken, past the API's usual body limit:
+/// refused, the instance would turn offline with all its work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_heartbeat_listing_many_executions_is_taken() {
+    let app = spawn_app().await;
+    let fake = FakeExecutor::start().await;
+    let id = fake.register(&app, "fake-busy", &["work"]).await;
+    let running: Vec<String> = (0..60_000).map(|_| jobs_model::ExecutionId::new().to_string()).collect();
+    let (status, body) =
+        app.post(&format!("/api/v1/executors/{id}/heartbeat"), json!({"running_executions": running})).await;
+    assert_eq!(status, 200, "{body}");
+    app.stop().await;
+}
