@@ -28,7 +28,8 @@ pub use crate::config::{ServerConfig, ServerTlsConfig};
 pub use crate::error::ApiError;
 pub use crate::server::{ApiServer, TlsReloader};
 
-/// The largest heartbeat body taken: 100,000 running execution ids and room to spare.
+/// The largest heartbeat or registration body taken: 100,000 running execution ids, or tens of thousands of
+/// declared tasks, and room to spare.
 const HEARTBEAT_MAX_BYTES: usize = 8 * 1024 * 1024;
 
 /// What every handler can reach.
@@ -48,7 +49,8 @@ pub fn router(engine: Arc<Engine>, config: &ServerConfig, auth: &AuthConfig) -> 
         .route("/tasks/{task}/resume", post(tasks::resume))
         .route("/tasks/{task}/trigger", post(tasks::trigger))
         .route("/executors", get(executors::list))
-        .route("/executors/register", post(executors::register))
+        // A registration may declare tens of thousands of tasks.
+        .route("/executors/register", post(executors::register).layer(DefaultBodyLimit::max(HEARTBEAT_MAX_BYTES)))
         .route("/executors/{executor}", get(executors::get).delete(executors::delete))
         .route("/executors/{executor}/status", put(executors::set_status))
         // A heartbeat lists every execution its instance holds: up to 100,000 ids, whatever `max_body_bytes` says.

@@ -22,6 +22,9 @@ pub struct ExecutorFilter {
     pub status: Option<ExecutorStatus>,
 }
 
+/// Declared tasks per multi-row insert (two placeholders each).
+const DECLARED_PER_INSERT: usize = 1_000;
+
 impl Store {
     /// Registers an instance, idempotently on `(name, instance_id)`; returns the stored executor and whether it is new.
     ///
@@ -70,11 +73,12 @@ impl Store {
                 executor.id.to_string()
             }
         };
-        let tasks: BTreeSet<&String> = executor.tasks.iter().collect();
-        if !tasks.is_empty() {
-            let rows = tasks.into_iter().map(|task_name| executor_task::ActiveModel {
+        let tasks: Vec<&String> = executor.tasks.iter().collect::<BTreeSet<_>>().into_iter().collect();
+        // In chunks: a statement takes at most 65,535 placeholders, and an instance may declare more tasks.
+        for chunk in tasks.chunks(DECLARED_PER_INSERT) {
+            let rows = chunk.iter().map(|task_name| executor_task::ActiveModel {
                 executor_id: Set(id.clone()),
-                task_name: Set(task_name.clone()),
+                task_name: Set((*task_name).clone()),
             });
             ExecutorTasks::insert_many(rows).exec_without_returning(&txn).await?;
         }

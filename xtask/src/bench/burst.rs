@@ -44,10 +44,12 @@ const MAX_BODY: usize = 1 << 20;
 
 pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
     build_release()?;
-    let tasks = if options.quick { 5_000 } else { 20_000 };
+    let tasks = options.burst_tasks.unwrap_or(if options.quick { 5_000 } else { 20_000 });
     let names: Vec<String> = (0..tasks).map(|n| format!("burst-{n:05}")).collect();
     let database = fresh_database(&options.server_url, "jobs_bench_burst").await?;
-    let instant = Timestamp::from_millis((Timestamp::now().as_millis() / 1000 + LEAD_S) * 1000);
+    // Inserting, loading and declaring many tasks takes longer: a second more per thousand beyond the default.
+    let lead_s = LEAD_S + i64::try_from(tasks.saturating_sub(20_000) / 1_000).unwrap_or(0);
+    let instant = Timestamp::from_millis((Timestamp::now().as_millis() / 1000 + lead_s) * 1000);
     insert_tasks(&database, &names, &daily_cron_at(instant)).await?;
 
     let mut scheduler = Scheduler::new(&database, PORT, "burst", &[("JOBS_SCHEDULER__MAX_WORKERS", "64")]);

@@ -18,7 +18,7 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [overload] [--quick] [--kills N] [--database-url URL]
+cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [overload] [--quick] [--kills N] [--burst-tasks N] [--database-url URL]
 
   accuracy   1,000 tasks every second for 60 s (20 s with --quick) to 3 executors; lateness = receipt time
              minus scheduled time; the same schedules in-process by tokio-cron-scheduler as the peer
@@ -58,6 +58,13 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             "--kills" => {
                 options.kills =
                     args.next().and_then(|n| n.parse().ok()).ok_or_else(|| anyhow::anyhow!("--kills needs a number"))?
+            }
+            "--burst-tasks" => {
+                options.burst_tasks = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| anyhow::anyhow!("--burst-tasks needs a number"))?,
+                )
             }
             "--database-url" => {
                 options.server_url =

@@ -12,11 +12,13 @@ pub(crate) struct Options {
     pub(crate) kills: usize,
     /// The MySQL server (no database): each scenario creates its own database on it.
     pub(crate) server_url: String,
+    /// How many tasks `burst` puts at its instant, in place of its default.
+    pub(crate) burst_tasks: Option<usize>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { quick: false, kills: 10, server_url: "mysql://root@127.0.0.1:3306".to_owned() }
+        Self { quick: false, kills: 10, server_url: "mysql://root@127.0.0.1:3306".to_owned(), burst_tasks: None }
     }
 }
 

@@ -112,3 +112,12 @@ pub(crate) async fn list_executors_with_tasks(store: &Store) {
         store.list_executors(&ExecutorFilter { name: Some("c".to_owned()), status: None }).await.unwrap().is_empty()
     );
 }
+
+/// An instance declaring more tasks than one statement has placeholders for (65,535; SQLite 32,766).
+pub(crate) async fn an_executor_declares_tens_of_thousands_of_tasks(store: &Store) {
+    let names: Vec<String> = (0..40_000).map(|n| format!("task-{n:05}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (stored, created) = store.upsert_executor(&executor("many", "many-1", &names)).await.unwrap();
+    assert!(created);
+    assert_eq!(stored.tasks.len(), 40_000);
+}

@@ -76,6 +76,7 @@ storage_suite!(
     executors::executor_upsert_is_idempotent,
     executors::executor_status_heartbeat_health_delete,
     executors::list_executors_with_tasks,
+    executors::an_executor_declares_tens_of_thousands_of_tasks,
     instances::instances_upsert_list_delete,
     instances::bump_epoch_increments,
     sessions::sessions_have_short_lock_waits_and_a_tag,
