@@ -8,6 +8,7 @@ mod curve;
 mod failover;
 mod load;
 mod overload;
+mod plain;
 mod scale;
 mod support;
 mod targets;
@@ -36,9 +37,9 @@ cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [ov
              that records every request: fires sent twice, lost, the last one's delay after the instant;
              heartbeat and health latency during the burst; executions by status afterwards
   overload   2 schedulers, 1,500 every-second tasks plus 3,500 firing every second during one minute only
-             (300 and 700 for 20 s with --quick), a plain executor: goodput in the window, fires sent twice,
-             what the window's fires became, heartbeats, the executor's state, /ready, RSS, /health, and the
-             steady tasks' lateness 10-30 s after the window
+             (300 and 700 for 20 s with --quick), the plain executor of burst declaring max_concurrency 1,000:
+             goodput in the window, fires sent twice, what the window's fires became 40 s after it, heartbeats,
+             the executor's state, /ready, RSS, /health, and the steady tasks' lateness 10-30 s after the window
 With no scenario named, all run. Release builds, the local MariaDB (mysql://root@127.0.0.1:3306).
 ";
 

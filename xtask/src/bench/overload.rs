@@ -1,145 +1,184 @@
-//! Overload: steady every-second tasks, plus as many again and more that fire every second during one window
-//! only, on two schedulers and one plain executor (see `burst`): what the fires of the window became, whether the
-//! steady ones came back on time after it, and whether heartbeats, `/health` and the executor's state held.
+//! Overload: steady every-second tasks, plus more that fire every second during one window only, on two schedulers
+//! and the bench's plain executor (declaring a `max_concurrency`): the goodput in the window, fires sent twice,
+//! what the window's fires became, whether the steady ones came back on time after it, and whether heartbeats,
+//! the executor's state, `/ready`, `/health` and the schedulers' memory held.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::sync::watch;
 
 use jobs_migrations::sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use jobs_model::{ExecutionId, Timestamp};
 
-use crate::bench::burst::{
-    PlainExecutor, executions_by_status, insert_tasks, probe_health, send_heartbeats, sleep_until,
+use crate::bench::plain::{Delivery, PlainExecutor, Registration};
+use crate::bench::support::{
+    Options, build_release, executions_by_status, insert_tasks, lateness_summary, probe_health, sleep_until,
 };
-use crate::bench::support::{Options, build_release, lateness_summary};
 use crate::procs::{Scheduler, client, fresh_database, leader, wait_for};
+
+use self::watch::{fires_shed, watch_cluster};
+
+mod watch;
 
 /// The schedulers' ports (burst takes 18097).
 const PORTS: [u16; 2] = [18098, 18099];
-/// At least this long from planning to the window: inserts, start-up, registration.
+/// At least this many whole seconds from planning to the window: the insert, the start-up, the registration.
 const LEAD_S: i64 = 45;
-/// The steady tasks' lateness is read this long after the window, for this long.
+/// How long before the window the executor must have registered: a warm-up, then the steady rate's 10 s.
+const MIN_MARGIN_MS: i64 = 15_000;
+/// The steady rate is measured over this many seconds before the window.
+const BEFORE_S: i64 = 10;
+/// The steady tasks' lateness is read for their fires this long after the window ends, up to [`AFTER_TO_S`].
 const AFTER_FROM_S: i64 = 10;
 const AFTER_TO_S: i64 = 30;
-/// What the history says of the window's fires is read this long after it.
+/// What the database says of the window's fires is read this long after it; the run ends then.
 const SETTLE_S: i64 = 40;
+/// A fire received within this long of its `scheduled_at` counts towards the goodput.
+const ON_TIME_US: i64 = 1_000_000;
+/// The peak held: the best received rate kept over this many consecutive seconds of the window.
+const HELD_S: usize = 5;
+/// Executions the plain executor declares it takes at once.
+const MAX_CONCURRENCY: u32 = 1_000;
+const REGISTRATION: Registration<'static> =
+    Registration { name: "overload", instance_id: "overload-executor", max_concurrency: Some(MAX_CONCURRENCY) };
 
 pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
     build_release()?;
     let (steady, extra, window_s) = if options.quick { (300, 700, 20) } else { (1_500, 3_500, 60) };
     let start = window_start(Timestamp::now(), window_s);
     let end = start.add_millis(window_s * 1000);
-    let second = start.unix_seconds().rem_euclid(60);
-    let minute = start.unix_seconds().rem_euclid(3600) / 60;
     let steady_names: Vec<String> = (0..steady).map(|n| format!("steady-{n:05}")).collect();
     let extra_names: Vec<String> = (0..extra).map(|n| format!("extra-{n:05}")).collect();
     let database = fresh_database(&options.server_url, "jobs_bench_overload").await?;
-    insert_tasks(&database, &steady_names, "* * * * * *").await?;
-    let extra_cron = format!("{second}-{} {minute} * * * *", second + window_s - 1);
-    insert_tasks(&database, &extra_names, &extra_cron).await?;
+    let extra_cron = window_cron(start, window_s);
+    let every_second = "* * * * * *".to_owned();
+    let rows = steady_names.iter().map(|name| (name.clone(), every_second.clone()));
+    insert_tasks(&database, rows.chain(extra_names.iter().map(|name| (name.clone(), extra_cron.clone())))).await?;
 
+    let env = [("JOBS_SCHEDULER__MAX_WORKERS", "64")];
     let mut nodes: Vec<Scheduler> = PORTS
         .iter()
         .enumerate()
-        .map(|(n, port)| {
-            Scheduler::new(&database, *port, &format!("overload-{n}"), &[("JOBS_SCHEDULER__MAX_WORKERS", "64")])
-        })
+        .map(|(n, port)| Scheduler::new(&database, *port, &format!("overload-{n}"), &env))
         .collect();
     for node in &mut nodes {
         node.start()?;
     }
     let http = client();
-    wait_for("a leader", Duration::from_secs(40), || leader(&http, &nodes)).await?;
+    let lead = wait_for("a leader", Duration::from_secs(40), || leader(&http, &nodes)).await?;
     let names: Vec<String> = steady_names.iter().chain(&extra_names).cloned().collect();
-    let executor = PlainExecutor::start(&nodes[0].url(), &names).await?;
-    anyhow::ensure!(Timestamp::now().add_millis(12_000) < start, "start-up took too long: the window has begun");
+    let executor = PlainExecutor::start(&nodes[lead].url(), REGISTRATION, &names).await?;
+    let margin_ms = start.millis_since(Timestamp::now());
+    anyhow::ensure!(
+        margin_ms >= MIN_MARGIN_MS,
+        "start-up took too long: the executor registered {margin_ms} ms before the window"
+    );
 
-    let (stop, stopped) = watch::channel(false);
-    let heartbeat_url = format!("{}{}", nodes[0].url(), executor.heartbeat_path);
-    let heartbeats =
-        tokio::spawn(send_heartbeats(executor.state.clone(), heartbeat_url, executor.heartbeat_every, stopped.clone()));
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let heartbeats = executor.heartbeat(&nodes[lead].url(), stopped.clone());
     let probes: Vec<_> = nodes
         .iter()
         .map(|node| tokio::spawn(probe_health(format!("{}/health", node.url()), stopped.clone())))
         .collect();
+    // The executor registers with and heartbeats the leader; its state is read from the other one's list.
+    let urls: Vec<String> = nodes.iter().map(Scheduler::url).collect();
     let pids: Vec<u32> = nodes.iter().filter_map(Scheduler::pid).collect();
-    let watch = tokio::spawn(watch_cluster(nodes[0].url(), pids, stopped));
+    let watcher =
+        tokio::spawn(watch_cluster(urls[1 - lead].clone(), REGISTRATION.instance_id, urls.clone(), pids, stopped));
     sleep_until(end.add_millis(SETTLE_S * 1000)).await;
+    let window = window_rows(&database, start, end).await?;
+    let shed = fires_shed(&urls).await;
     let _ = stop.send(true);
-    let heartbeats = heartbeats.await?;
+    heartbeats.await?;
     let mut health = Vec::new();
     for probe in probes {
         health.extend(probe.await?);
     }
-    let watched = watch.await?;
-    let window = window_rows(&database, start, end).await?;
+    let watched = watcher.await?;
     let statuses = executions_by_status(&database).await?;
     for node in &mut nodes {
         node.stop();
     }
-    executor.server.abort();
+    executor.stop();
 
     let received = executor.state.snapshot();
-    let mut attempts = HashSet::new();
-    let mut slots: HashMap<(Arc<str>, Timestamp), HashSet<ExecutionId>> = HashMap::new();
-    let mut again = 0;
-    for delivery in &received {
-        if !attempts.insert((delivery.execution_id, delivery.attempt)) {
-            again += 1;
-        }
-        slots.entry((delivery.task.clone(), delivery.scheduled_at)).or_default().insert(delivery.execution_id);
-    }
-    let another: usize = slots.values().map(|ids| ids.len() - 1).sum();
-    let lateness_us =
-        |delivery: &crate::bench::burst::Delivery| delivery.received_us - delivery.scheduled_at.as_millis() * 1000;
-    let in_range = |at: Timestamp, from: Timestamp, to: Timestamp| at >= from && at < to;
-    let before = received.iter().filter(|d| in_range(d.scheduled_at, start.add_millis(-10_000), start)).count();
-    let on_time =
-        received.iter().filter(|d| in_range(d.scheduled_at, start, end) && lateness_us(d) < 1_000_000).count();
-    let mut per_second: BTreeMap<i64, usize> = BTreeMap::new();
-    for delivery in received.iter().filter(|d| in_range(d.scheduled_at, start, end)) {
-        *per_second.entry(delivery.received_us / 1_000_000).or_default() += 1;
-    }
-    let after = received.iter().filter(|d| {
+    let figures = Figures::of(&received, start, end);
+    let after = figures.first.iter().filter(|d| {
         d.task.starts_with("steady-")
             && in_range(d.scheduled_at, end.add_millis(AFTER_FROM_S * 1000), end.add_millis(AFTER_TO_S * 1000))
     });
-    let (after_p50, after_p99, _) = lateness_summary(after.map(lateness_us))?;
-    let (_, heartbeat_p99, _) = lateness_summary(heartbeats.iter().map(|sample| sample.latency_us))?;
+    let after: Vec<i64> = after.map(|delivery| delivery.lateness_us()).collect();
+    // No fire received, no lateness: null, not the 0 of an empty histogram.
+    let (after_p50, after_p99, after_max) = match lateness_summary(after.iter().copied())? {
+        _ if after.is_empty() => (Value::Null, Value::Null, Value::Null),
+        (p50, p99, max) => (json!(p50), json!(p99), json!(max)),
+    };
+    let (_, heartbeat_p99, heartbeat_max) = lateness_summary(executor.state.heartbeat_latencies_us())?;
     let (_, health_p99, health_max) = lateness_summary(health.iter().map(|sample| sample.latency_us))?;
-    let result = json!({
+    let rss_peak: serde_json::Map<String, Value> =
+        nodes.iter().zip(&watched.rss_max_mb).map(|(node, rss)| (node.instance_id.clone(), json!(rss))).collect();
+    let mut result = json!({
         "steady_tasks": steady,
         "extra_tasks": extra,
         "window_s": window_s,
-        "offered_per_s": steady + extra,
-        "rate_before_per_s": before as f64 / 10.0,
-        "goodput_per_s": (on_time as f64 / window_s as f64).round(),
-        "peak_received_per_s": per_second.values().max().copied().unwrap_or(0),
-        "sent_twice": again + another,
-        "heartbeats": heartbeats.len(),
-        "heartbeats_failed": heartbeats.iter().filter(|sample| !sample.ok).count(),
+        "extra_cron": extra_cron,
+        "offered_in_window_per_s": steady + extra,
+        "executor_max_concurrency": MAX_CONCURRENCY,
+        "requests": received.len(),
+        "rate_before_per_s": figures.before as f64 / BEFORE_S as f64,
+        "goodput_per_s": (figures.on_time as f64 / window_s as f64).round(),
+        "peak_received_per_s": figures.peak,
+        "peak_held_per_s": figures.held.round(),
+        "received_per_s": figures.per_second,
+        "sent_twice": figures.same_execution + figures.another_execution,
+        "sent_twice_same_execution": figures.same_execution,
+        "sent_twice_another_execution": figures.another_execution,
+    });
+    let more = json!({
+        "heartbeats": executor.state.heartbeats().len(),
+        "heartbeats_failed": executor.state.heartbeats_failed(),
         "heartbeat_p99_ms": heartbeat_p99,
-        "executor_not_active_samples": watched.not_active,
+        "heartbeat_max_ms": heartbeat_max,
         "executor_samples": watched.samples,
-        "ready_degraded_or_503": watched.not_ready,
-        "steady_lateness_after_p50_ms": after_p50,
-        "steady_lateness_after_p99_ms": after_p99,
-        "window_slots": extra * window_s as usize,
+        "executor_offline_samples": watched.offline,
+        "executor_poll_failed": watched.poll_failed,
+        "steady_after_slots": steady * usize::try_from(AFTER_TO_S - AFTER_FROM_S).unwrap_or(0),
+        "steady_after_received": after.len(),
+        "steady_after_p50_ms": after_p50,
+        "steady_after_p99_ms": after_p99,
+        "steady_after_max_ms": after_max,
+    });
+    let history = json!({
+        "window_slots": extra * usize::try_from(window_s).unwrap_or(0),
+        "window_slots_with_row": window.slots,
         "window_rows": window.rows,
         "window_by_status": window.by_status,
-        "window_open_after_s": window.open,
+        "window_open": window.open,
         "window_missed_overloaded": window.overloaded,
-        "rss_max_mb": watched.rss_max_mb,
+        "fires_shed_overloaded": shed,
+        "rss_peak_mb": rss_peak,
+        "rss_max_mb": watched.rss_max_mb.iter().copied().fold(0.0, f64::max),
+        "health_probes": health.len(),
+        "health_failed": health.iter().filter(|sample| !sample.ok).count(),
         "health_p99_ms": health_p99,
         "health_max_ms": health_max,
-        "health_failed": health.iter().filter(|sample| !sample.ok).count(),
+        "ready_samples": watched.ready_samples,
+        "ready_degraded": watched.degraded,
+        "ready_503": watched.unavailable,
+        "ready_failed": watched.ready_failed,
+        "executor_held_max": executor.state.held_max(),
+        "callbacks_failed": executor.state.callbacks_failed(),
+        "cancels": executor.state.cancels(),
+        "malformed": executor.state.malformed(),
         "executions_by_status": statuses,
     });
-    println!("overload: {result}");
+    if let (Some(all), Value::Object(more), Value::Object(history)) = (result.as_object_mut(), more, history) {
+        all.extend(more);
+        all.extend(history);
+    }
+    print_summary(&result);
     Ok(result)
 }
 
@@ -153,97 +192,193 @@ fn window_start(now: Timestamp, window_s: i64) -> Timestamp {
     Timestamp::from_millis(at)
 }
 
-/// What was seen by polling the cluster every second.
-#[derive(Debug, Default)]
-struct Watched {
-    samples: usize,
-    /// Samples in which the executor was not shown `active` and `healthy`.
-    not_active: usize,
-    /// `/ready` answers that were not plain `ready`.
-    not_ready: usize,
-    rss_max_mb: f64,
-}
-
-async fn watch_cluster(url: String, pids: Vec<u32>, mut stop: watch::Receiver<bool>) -> Watched {
-    let http = crate::procs::client_with_timeout(Duration::from_secs(5));
-    let mut watched = Watched::default();
-    let mut ticker = tokio::time::interval(Duration::from_secs(1));
-    loop {
-        tokio::select! {
-            _ = ticker.tick() => {}
-            _ = stop.changed() => return watched,
-        }
-        for pid in &pids {
-            if let Some(rss) = rss_mb(*pid) {
-                watched.rss_max_mb = watched.rss_max_mb.max(rss);
-            }
-        }
-        if let Ok(response) = http.get(format!("{url}/api/v1/executors")).send().await
-            && let Ok(Value::Array(executors)) = response.json::<Value>().await
-        {
-            watched.samples += 1;
-            let fine =
-                executors.iter().any(|executor| executor["status"] == "active" && executor["health"] == "healthy");
-            if !fine {
-                watched.not_active += 1;
-            }
-        }
-        let ready = match http.get(format!("{url}/ready")).send().await {
-            Ok(response) if response.status().is_success() => {
-                response.json::<Value>().await.is_ok_and(|body| body["status"] == "ready")
-            }
-            _ => false,
-        };
-        if !ready {
-            watched.not_ready += 1;
-        }
+/// Every second of the window from `start`, in that minute of every hour: `S1-S2 M * * * *`, `* M * * * *` for
+/// a whole minute.
+fn window_cron(start: Timestamp, window_s: i64) -> String {
+    let second = start.unix_seconds().rem_euclid(60);
+    let minute = start.unix_seconds().rem_euclid(3600) / 60;
+    if window_s >= 60 {
+        format!("* {minute} * * * *")
+    } else {
+        format!("{second}-{} {minute} * * * *", second + window_s - 1)
     }
 }
 
-fn rss_mb(pid: u32) -> Option<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))?
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    Some(kb / 1024.0)
+fn in_range(at: Timestamp, from: Timestamp, to: Timestamp) -> bool {
+    at >= from && at < to
 }
 
-/// What the history says of the window's fires of the extra tasks.
+/// What the report's figures are computed from the deliveries.
+#[derive(Debug, Default)]
+struct Figures {
+    /// The first receipt of each execution.
+    first: Vec<Delivery>,
+    /// Requests for an execution already received.
+    same_execution: usize,
+    /// Executions at attempt 1 beyond the first for a (task, scheduled_at).
+    another_execution: usize,
+    /// Executions received in the [`BEFORE_S`] seconds before the window.
+    before: usize,
+    /// Executions due in the window received within [`ON_TIME_US`] of their slot.
+    on_time: usize,
+    /// Executions received in each second of the window.
+    per_second: Vec<usize>,
+    peak: usize,
+    /// The best average of `per_second` over [`HELD_S`] seconds in a row.
+    held: f64,
+}
+
+impl Figures {
+    fn of(received: &[Delivery], start: Timestamp, end: Timestamp) -> Self {
+        let mut figures = Self::default();
+        let mut executions: HashSet<ExecutionId> = HashSet::new();
+        let mut slots: HashMap<(Arc<str>, Timestamp), HashSet<ExecutionId>> = HashMap::new();
+        for delivery in received {
+            if delivery.attempt == 1 {
+                slots.entry((delivery.task.clone(), delivery.scheduled_at)).or_default().insert(delivery.execution_id);
+            }
+            if executions.insert(delivery.execution_id) {
+                figures.first.push(delivery.clone());
+            } else {
+                figures.same_execution += 1;
+            }
+        }
+        figures.another_execution = slots.values().map(|ids| ids.len() - 1).sum();
+        let (start_us, end_us) = (start.as_millis() * 1000, end.as_millis() * 1000);
+        let mut per_second: BTreeMap<i64, usize> = BTreeMap::new();
+        for delivery in &figures.first {
+            let at = delivery.received_us;
+            if at >= start_us - BEFORE_S * 1_000_000 && at < start_us {
+                figures.before += 1;
+            }
+            if in_range(delivery.scheduled_at, start, end) && delivery.lateness_us() < ON_TIME_US {
+                figures.on_time += 1;
+            }
+            if at >= start_us && at < end_us {
+                *per_second.entry((at - start_us) / 1_000_000).or_default() += 1;
+            }
+        }
+        let seconds = usize::try_from((end_us - start_us) / 1_000_000).unwrap_or(0);
+        figures.per_second = (0..seconds).map(|n| per_second.get(&(n as i64)).copied().unwrap_or(0)).collect();
+        figures.peak = figures.per_second.iter().copied().max().unwrap_or(0);
+        figures.held = figures
+            .per_second
+            .windows(HELD_S.min(seconds.max(1)))
+            .map(|run| run.iter().sum::<usize>() as f64 / run.len() as f64)
+            .fold(0.0, f64::max);
+        figures
+    }
+}
+
+/// What the history says of the window's slots of the extra tasks.
+#[derive(Debug)]
 struct Window {
+    /// Distinct (task, scheduled_at) with an execution row.
+    slots: i64,
     rows: i64,
     by_status: Value,
-    /// Still pending or running, long after the window.
+    /// Still `pending` or `running`.
     open: i64,
+    /// `missed` with an error saying `overloaded`.
     overloaded: i64,
 }
 
+/// The window's slots of the extra tasks, as the `executions` table has them.
 async fn window_rows(database_url: &str, start: Timestamp, end: Timestamp) -> anyhow::Result<Window> {
     let db = Database::connect(database_url).await?;
-    let sql = format!(
-        "SELECT status, SUM(error LIKE 'overloaded%') AS shed, COUNT(*) AS n FROM executions \
-         WHERE task_name LIKE 'extra-%' AND scheduled_at >= {} AND scheduled_at < {} GROUP BY status",
+    let of_window = format!(
+        "FROM executions e JOIN tasks t ON t.id = e.task_id WHERE t.name LIKE 'extra-%' \
+         AND e.scheduled_at >= {} AND e.scheduled_at < {}",
         start.as_millis(),
         end.as_millis()
     );
-    let mut window = Window { rows: 0, by_status: json!({}), open: 0, overloaded: 0 };
+    let query = |sql: String| db.query_all_raw(Statement::from_string(DbBackend::MySql, sql));
+    let count = |rows: Vec<jobs_migrations::sea_orm::QueryResult>| -> anyhow::Result<i64> {
+        Ok(rows.first().map(|row| row.try_get::<i64>("", "n")).transpose()?.unwrap_or(0))
+    };
+    let slots = count(query(format!("SELECT COUNT(DISTINCT e.task_id, e.scheduled_at) AS n {of_window}")).await?)?;
+    let overloaded = count(
+        query(format!("SELECT COUNT(*) AS n {of_window} AND e.status = 'missed' AND e.error LIKE 'overloaded%'"))
+            .await?,
+    )?;
+    let mut window = Window { slots, rows: 0, by_status: json!({}), open: 0, overloaded };
     let mut by_status = serde_json::Map::new();
-    for row in db.query_all_raw(Statement::from_string(DbBackend::MySql, sql)).await? {
+    for row in query(format!("SELECT e.status AS status, COUNT(*) AS n {of_window} GROUP BY e.status")).await? {
         let status: String = row.try_get("", "status")?;
         let count: i64 = row.try_get("", "n")?;
-        let shed: Option<jobs_migrations::sea_orm::prelude::Decimal> = row.try_get("", "shed").ok();
         window.rows += count;
         if status == "pending" || status == "running" {
             window.open += count;
         }
-        window.overloaded += shed.map_or(0, |shed| shed.to_string().parse::<i64>().unwrap_or(0));
         by_status.insert(status, json!(count));
     }
     window.by_status = Value::Object(by_status);
     db.close().await?;
     Ok(window)
+}
+
+/// The figures, a few to a line, then the whole result as one JSON line.
+fn print_summary(result: &Value) {
+    let r = |key: &str| result[key].to_string();
+    println!(
+        "overload: {} steady + {} extra tasks for {} s ({}), executor max_concurrency {}",
+        r("steady_tasks"),
+        r("extra_tasks"),
+        r("window_s"),
+        result["extra_cron"].as_str().unwrap_or_default(),
+        r("executor_max_concurrency")
+    );
+    println!("  before the window: {} received/s", r("rate_before_per_s"));
+    println!(
+        "  in the window: goodput {}/s (received within 1 s), peak received {}/s, peak held {HELD_S} s {}/s",
+        r("goodput_per_s"),
+        r("peak_received_per_s"),
+        r("peak_held_per_s")
+    );
+    println!(
+        "  sent twice: {} (same execution {}, another execution {})",
+        r("sent_twice"),
+        r("sent_twice_same_execution"),
+        r("sent_twice_another_execution")
+    );
+    println!(
+        "  heartbeats: {} sent, {} failed, p99 {} ms; executor shown offline in {} of {} samples ({} polls failed)",
+        r("heartbeats"),
+        r("heartbeats_failed"),
+        r("heartbeat_p99_ms"),
+        r("executor_offline_samples"),
+        r("executor_samples"),
+        r("executor_poll_failed")
+    );
+    println!(
+        "  steady lateness 10-30 s after: p50 {} ms, p99 {} ms, max {} ms ({} of {} fires received)",
+        r("steady_after_p50_ms"),
+        r("steady_after_p99_ms"),
+        r("steady_after_max_ms"),
+        r("steady_after_received"),
+        r("steady_after_slots")
+    );
+    println!(
+        "  window slots {}: {} with a row ({} rows) {}, {} pending/running, {} missed (overloaded); shed metric {}",
+        r("window_slots"),
+        r("window_slots_with_row"),
+        r("window_rows"),
+        r("window_by_status"),
+        r("window_open"),
+        r("window_missed_overloaded"),
+        r("fires_shed_overloaded")
+    );
+    println!(
+        "  RSS peak {} MB; /health p99 {} ms, max {} ms, {} of {} failed; /ready {} degraded, {} 503, {} failed of {}",
+        r("rss_peak_mb"),
+        r("health_p99_ms"),
+        r("health_max_ms"),
+        r("health_failed"),
+        r("health_probes"),
+        r("ready_degraded"),
+        r("ready_503"),
+        r("ready_failed"),
+        r("ready_samples")
+    );
+    println!("overload: {result}");
 }

@@ -5,19 +5,14 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use jobs_migrations::sea_orm::{ConnectionTrait, Database};
-use jobs_model::TaskId;
-
-use crate::bench::support::{Options, build_release, cpu_ticks, ticks_per_second};
+use crate::bench::support::{Options, build_release, cpu_ticks, insert_tasks, rss_mb, ticks_per_second};
 use crate::procs::{Scheduler, client, fresh_database, get, wait_for};
-
-const ROWS_PER_INSERT: usize = 1000;
 
 pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
     build_release()?;
     let tasks = if options.quick { 20_000 } else { 100_000 };
     let database = fresh_database(&options.server_url, "jobs_bench_scale").await?;
-    insert_tasks(&database, tasks).await?;
+    insert_tasks(&database, spread_tasks(tasks)).await?;
 
     let mut scheduler = Scheduler::new(&database, 18095, "scale", &[]);
     let started = Instant::now();
@@ -48,48 +43,12 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
     }))
 }
 
-fn rss_mb_rounded(value: f64) -> f64 {
-    (value * 10.0).round() / 10.0
-}
-
-/// Inserts `count` enabled daily tasks, spread evenly over the day, straight into the database.
-async fn insert_tasks(database_url: &str, count: usize) -> anyhow::Result<()> {
-    // The schema comes from the scheduler's own migrations.
-    let db = Database::connect(database_url).await?;
-    use jobs_migrations::{Migrator, MigratorTrait};
-    Migrator::up(&db, None).await?;
-    let now = jobs_model::Timestamp::now().as_millis();
-    let mut rows = Vec::with_capacity(ROWS_PER_INSERT);
-    for n in 0..count {
-        // Spread evenly over the day (100,000 tasks: one every 0.86 s), so that some fire soon after any start.
+/// `count` enabled daily tasks, spread evenly over the day (100,000 tasks: one every 0.86 s), so that some fire
+/// soon after any start.
+fn spread_tasks(count: usize) -> impl Iterator<Item = (String, String)> {
+    (0..count).map(move |n| {
         let second_of_day = n * 86_400 / count;
         let cron = format!("{} {} {} * * *", second_of_day % 60, second_of_day / 60 % 60, second_of_day / 3600);
-        rows.push(format!(
-            "('{}', 'scale-{n:06}', '', '{cron}', 'UTC', 'parallel', 'round_robin', 0, NULL, 300, 'fire_once', '{{}}', NULL, 1, NULL, {now}, {now})",
-            TaskId::new()
-        ));
-        if rows.len() == ROWS_PER_INSERT || n + 1 == count {
-            db.execute_unprepared(&format!(
-                "INSERT INTO tasks (id, name, description, cron_expression, timezone, execution_mode, \
-                 load_balance_strategy, max_retry, retry_backoff, timeout_seconds, misfire_policy, parameters, \
-                 executor, enabled, next_fire_at, created_at, updated_at) VALUES {}",
-                rows.join(", ")
-            ))
-            .await?;
-            rows.clear();
-        }
-    }
-    db.close().await?;
-    Ok(())
-}
-
-fn rss_mb(pid: u32) -> anyhow::Result<f64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kb: f64 = status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmRSS:"))
-        .and_then(|value| value.split_whitespace().next())
-        .and_then(|value| value.parse().ok())
-        .ok_or_else(|| anyhow::anyhow!("no VmRSS for {pid}"))?;
-    Ok(rss_mb_rounded(kb / 1024.0))
+        (format!("scale-{n:06}"), cron)
+    })
 }

@@ -5,7 +5,7 @@ mod tests;
 
 use serde_json::Value;
 
-use self::Bound::{AtLeast, AtMost, Below};
+use self::Bound::{AtLeast, AtLeastTimes, AtMost, Below};
 use self::Figure::{At, Curve, CurveTotal};
 
 /// Where a figure is in the report.
@@ -42,6 +42,8 @@ enum Bound {
     AtLeast(f64),
     /// Strictly below another figure of the same run, named for the table.
     Below(Figure, &'static str),
+    /// At least this share of another figure of the same run, named for the table.
+    AtLeastTimes(f64, Figure, &'static str),
 }
 
 const PEER: &str = "tokio-cron-scheduler";
@@ -75,13 +77,23 @@ const TARGETS: &[(&str, Figure, Bound)] = &[
         At("/burst/last_after_instant_s"),
         Below(At("/burst/last_target_s"), "tasks / 5,000 per s + 5 s"),
     ),
+    (
+        "overload goodput in the window (per s)",
+        At("/overload/goodput_per_s"),
+        AtLeastTimes(0.9, At("/overload/peak_held_per_s"), "peak held"),
+    ),
     ("overload fires sent twice", At("/overload/sent_twice"), AtMost(0.0)),
-    ("overload window fires left open 40 s after", At("/overload/window_open_after_s"), AtMost(0.0)),
     ("overload heartbeat p99 (ms)", At("/overload/heartbeat_p99_ms"), AtMost(1000.0)),
     ("overload heartbeats failed", At("/overload/heartbeats_failed"), AtMost(0.0)),
-    ("overload executor shown offline (samples)", At("/overload/executor_not_active_samples"), AtMost(0.0)),
-    ("overload steady lateness p99 10-30 s after (ms)", At("/overload/steady_lateness_after_p99_ms"), AtMost(1000.0)),
-    ("overload scheduler RSS (MB)", At("/overload/rss_max_mb"), AtMost(600.0)),
+    ("overload executor shown offline (samples)", At("/overload/executor_offline_samples"), AtMost(0.0)),
+    ("overload steady lateness p99 10-30 s after (ms)", At("/overload/steady_after_p99_ms"), AtMost(1000.0)),
+    (
+        "overload steady fires received 10-30 s after",
+        At("/overload/steady_after_received"),
+        AtLeastTimes(1.0, At("/overload/steady_after_slots"), "their slots"),
+    ),
+    ("overload window fires pending or running 40 s after", At("/overload/window_open"), AtMost(0.0)),
+    ("overload scheduler RSS, max of both (MB)", At("/overload/rss_max_mb"), AtMost(600.0)),
     ("overload /health p99 (ms)", At("/overload/health_p99_ms"), AtMost(200.0)),
 ];
 
@@ -106,6 +118,10 @@ pub(crate) fn check(report: &Value) -> Vec<Check> {
                 Below(other, name) => {
                     let theirs = other.read(report)?;
                     (format!("< {name} ({theirs})"), ours < theirs)
+                }
+                AtLeastTimes(share, other, name) => {
+                    let theirs = other.read(report)?;
+                    (format!("≥ {share} × {name} ({theirs})"), ours >= share * theirs)
                 }
             };
             Some(Check { metric, ours, target, met })

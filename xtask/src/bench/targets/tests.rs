@@ -50,3 +50,17 @@ fn curve_rows_are_found_by_tasks_and_executor_and_the_sdk_is_compared_with_the_p
         ],
     );
 }
+
+#[test]
+fn overload_goodput_is_held_to_a_share_of_the_peak_held() {
+    let report =
+        json!({"overload": {"goodput_per_s": 850.0, "peak_held_per_s": 1000.0, "sent_twice": 0, "window_open": 3}});
+    check_met(
+        report,
+        &[
+            ("overload goodput in the window (per s)", 850.0, "≥ 0.9 × peak held (1000)", false),
+            ("overload fires sent twice", 0.0, "≤ 0", true),
+            ("overload window fires pending or running 40 s after", 3.0, "≤ 0", false),
+        ],
+    );
+}
