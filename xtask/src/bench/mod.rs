@@ -9,17 +9,20 @@ mod failover;
 mod load;
 mod overload;
 mod plain;
+mod ramp;
 mod scale;
 mod support;
 mod targets;
 mod throughput;
+mod watch;
 
 use std::path::Path;
 
 use serde_json::{Value, json};
 
 const HELP: &str = "\
-cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [overload] [--quick] [--kills N] [--burst-tasks N] [--database-url URL]
+cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [overload] [ramp] [--quick] [--kills N] [--burst-tasks N] [--scale-tasks N]
+                  [--database-url URL]
 
   accuracy   1,000 tasks every second for 60 s (20 s with --quick) to 3 executors; lateness = receipt time
              minus scheduled time; the same schedules in-process by tokio-cron-scheduler as the peer
@@ -32,7 +35,7 @@ cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [ov
   failover   3 schedulers (heartbeat 1 s), a task every second, N `kill -9`s of the leader (default 10,
              3 with --quick), each killed leader restarted as a follower; the first half with an executor
              asking for 1 s of early delivery, the second with one asking for none
-  scale      100,000 tasks every minute or slower (20,000 with --quick): RSS, idle CPU, start to first fire
+  scale      1,000,000 daily tasks spread over the day (20,000 with --quick): RSS, idle CPU, start to first fire
   burst      20,000 tasks due at the same instant (5,000 with --quick) to a plain executor of the bench's own
              that records every request: fires sent twice, lost, the last one's delay after the instant;
              heartbeat and health latency during the burst; executions by status afterwards
@@ -40,6 +43,10 @@ cargo xtask bench [accuracy] [curve] [throughput] [failover] [scale] [burst] [ov
              (300 and 700 for 20 s with --quick), the plain executor of burst declaring max_concurrency 1,000:
              goodput in the window, fires sent twice, what the window's fires became 40 s after it, heartbeats,
              the executor's state, /ready, RSS, /health, and the steady tasks' lateness 10-30 s after the window
+  ramp       2 schedulers, the same executor, 500 every-second tasks and 500 more every 6 s up to 5,000 (100 more
+             every 3 s up to 1,000 with --quick), then the load drops: goodput against its peak as the load grows
+             past it, leader epochs, heartbeats, the executor's state, /health, what every fire became, and the
+             base tasks' lateness 10-20 s after against before
 With no scenario named, all run. Release builds, the local MariaDB (mysql://root@127.0.0.1:3306).
 ";
 
@@ -52,7 +59,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
     let mut args = args.iter();
     while let Some(arg) = args.next() {
         match arg.as_str() {
-            "accuracy" | "curve" | "throughput" | "failover" | "scale" | "burst" | "overload" => {
+            "accuracy" | "curve" | "throughput" | "failover" | "scale" | "burst" | "overload" | "ramp" => {
                 scenarios.push(arg.clone())
             }
             "--quick" => options.quick = true,
@@ -67,6 +74,13 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
                         .ok_or_else(|| anyhow::anyhow!("--burst-tasks needs a number"))?,
                 )
             }
+            "--scale-tasks" => {
+                options.scale_tasks = Some(
+                    args.next()
+                        .and_then(|n| n.parse().ok())
+                        .ok_or_else(|| anyhow::anyhow!("--scale-tasks needs a number"))?,
+                )
+            }
             "--database-url" => {
                 options.server_url =
                     args.next().cloned().ok_or_else(|| anyhow::anyhow!("--database-url needs a URL"))?
@@ -79,8 +93,9 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
     if scenarios.is_empty() {
-        scenarios =
-            ["accuracy", "curve", "throughput", "failover", "scale", "burst", "overload"].map(str::to_owned).to_vec();
+        scenarios = ["accuracy", "curve", "throughput", "failover", "scale", "burst", "overload", "ramp"]
+            .map(str::to_owned)
+            .to_vec();
     }
     if options.quick && !args_have_kills(&options) {
         options.kills = 3;
@@ -95,6 +110,7 @@ pub(crate) fn run(args: &[String]) -> anyhow::Result<()> {
             "scale" => runtime.block_on(scale::run(&options))?,
             "burst" => runtime.block_on(burst::run(&options))?,
             "overload" => runtime.block_on(overload::run(&options))?,
+            "ramp" => runtime.block_on(ramp::run(&options))?,
             "throughput" => runtime.block_on(throughput::run(&options))?,
             _ => runtime.block_on(failover::run(&options))?,
         };

@@ -3,24 +3,21 @@
 //! what the window's fires became, whether the steady ones came back on time after it, and whether heartbeats,
 //! the executor's state, `/ready`, `/health` and the schedulers' memory held.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Arc;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use jobs_migrations::sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
-use jobs_model::{ExecutionId, Timestamp};
+use jobs_model::Timestamp;
 
-use crate::bench::plain::{Delivery, PlainExecutor, Registration};
+use crate::bench::plain::{Delivery, PlainExecutor, Registration, Sends};
 use crate::bench::support::{
     Options, build_release, executions_by_status, insert_tasks, lateness_summary, probe_health, sleep_until,
 };
 use crate::procs::{Scheduler, client, fresh_database, leader, wait_for};
 
-use self::watch::{fires_shed, watch_cluster};
-
-mod watch;
+use crate::bench::watch::{fires_shed, watch_cluster};
 
 /// The schedulers' ports (burst takes 18097).
 const PORTS: [u16; 2] = [18098, 18099];
@@ -88,7 +85,7 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
     let watcher =
         tokio::spawn(watch_cluster(urls[1 - lead].clone(), REGISTRATION.instance_id, urls.clone(), pids, stopped));
     sleep_until(end.add_millis(SETTLE_S * 1000)).await;
-    let window = window_rows(&database, start, end).await?;
+    let window = window_rows(&database, "extra-%", start, end).await?;
     let shed = fires_shed(&urls).await;
     let _ = stop.send(true);
     heartbeats.await?;
@@ -168,6 +165,8 @@ pub(crate) async fn run(options: &Options) -> anyhow::Result<Value> {
         "ready_degraded": watched.degraded,
         "ready_503": watched.unavailable,
         "ready_failed": watched.ready_failed,
+        "leader_epochs": watched.epochs.len(),
+        "leaderless_samples": watched.leaderless,
         "executor_held_max": executor.state.held_max(),
         "callbacks_failed": executor.state.callbacks_failed(),
         "cancels": executor.state.cancels(),
@@ -230,20 +229,13 @@ struct Figures {
 
 impl Figures {
     fn of(received: &[Delivery], start: Timestamp, end: Timestamp) -> Self {
-        let mut figures = Self::default();
-        let mut executions: HashSet<ExecutionId> = HashSet::new();
-        let mut slots: HashMap<(Arc<str>, Timestamp), HashSet<ExecutionId>> = HashMap::new();
-        for delivery in received {
-            if delivery.attempt == 1 {
-                slots.entry((delivery.task.clone(), delivery.scheduled_at)).or_default().insert(delivery.execution_id);
-            }
-            if executions.insert(delivery.execution_id) {
-                figures.first.push(delivery.clone());
-            } else {
-                figures.same_execution += 1;
-            }
-        }
-        figures.another_execution = slots.values().map(|ids| ids.len() - 1).sum();
+        let sends = Sends::of(received);
+        let mut figures = Self {
+            same_execution: sends.same_execution,
+            another_execution: sends.another_execution,
+            first: sends.first,
+            ..Self::default()
+        };
         let (start_us, end_us) = (start.as_millis() * 1000, end.as_millis() * 1000);
         let mut per_second: BTreeMap<i64, usize> = BTreeMap::new();
         for delivery in &figures.first {
@@ -270,24 +262,29 @@ impl Figures {
     }
 }
 
-/// What the history says of the window's slots of the extra tasks.
+/// What the history says of a window's slots.
 #[derive(Debug)]
-struct Window {
+pub(crate) struct Window {
     /// Distinct (task, scheduled_at) with an execution row.
-    slots: i64,
-    rows: i64,
-    by_status: Value,
+    pub(crate) slots: i64,
+    pub(crate) rows: i64,
+    pub(crate) by_status: Value,
     /// Still `pending` or `running`.
-    open: i64,
+    pub(crate) open: i64,
     /// `missed` with an error saying `overloaded`.
-    overloaded: i64,
+    pub(crate) overloaded: i64,
 }
 
-/// The window's slots of the extra tasks, as the `executions` table has them.
-async fn window_rows(database_url: &str, start: Timestamp, end: Timestamp) -> anyhow::Result<Window> {
+/// The slots in [start, end) of the tasks whose names are `LIKE like`, as the `executions` table has them.
+pub(crate) async fn window_rows(
+    database_url: &str,
+    like: &str,
+    start: Timestamp,
+    end: Timestamp,
+) -> anyhow::Result<Window> {
     let db = Database::connect(database_url).await?;
     let of_window = format!(
-        "FROM executions e JOIN tasks t ON t.id = e.task_id WHERE t.name LIKE 'extra-%' \
+        "FROM executions e JOIN tasks t ON t.id = e.task_id WHERE t.name LIKE '{like}' \
          AND e.scheduled_at >= {} AND e.scheduled_at < {}",
         start.as_millis(),
         end.as_millis()

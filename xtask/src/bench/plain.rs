@@ -2,7 +2,7 @@
 //! SDK (which takes an execution id it already has without a word), that registers, heartbeats, records every
 //! `/execute` it receives, answers 202 at once and reports success from a spawned task.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -50,6 +50,42 @@ impl Delivery {
     /// Receipt minus `scheduled_at`, in microseconds.
     pub(crate) fn lateness_us(&self) -> i64 {
         self.received_us - self.scheduled_at.as_millis() * 1000
+    }
+}
+
+/// Deliveries sorted into first receipts and fires sent twice.
+#[derive(Debug, Default)]
+pub(crate) struct Sends {
+    /// The first receipt of each execution, in the order received.
+    pub(crate) first: Vec<Delivery>,
+    /// Requests for an execution already received.
+    pub(crate) same_execution: usize,
+    /// Executions at attempt 1 beyond the first for a (task, scheduled_at).
+    pub(crate) another_execution: usize,
+}
+
+impl Sends {
+    pub(crate) fn of(received: &[Delivery]) -> Self {
+        let mut sends = Self::default();
+        let mut executions: HashSet<ExecutionId> = HashSet::new();
+        let mut slots: HashMap<(Arc<str>, Timestamp), HashSet<ExecutionId>> = HashMap::new();
+        for delivery in received {
+            if delivery.attempt == 1 {
+                slots.entry((delivery.task.clone(), delivery.scheduled_at)).or_default().insert(delivery.execution_id);
+            }
+            if executions.insert(delivery.execution_id) {
+                sends.first.push(delivery.clone());
+            } else {
+                sends.same_execution += 1;
+            }
+        }
+        sends.another_execution = slots.values().map(|ids| ids.len() - 1).sum();
+        sends
+    }
+
+    /// Both kinds of fires sent twice.
+    pub(crate) fn twice(&self) -> usize {
+        self.same_execution + self.another_execution
     }
 }
 

@@ -23,11 +23,19 @@ pub(crate) struct Options {
     pub(crate) server_url: String,
     /// How many tasks `burst` puts at its instant, in place of its default.
     pub(crate) burst_tasks: Option<usize>,
+    /// How many tasks `scale` loads, in place of its default.
+    pub(crate) scale_tasks: Option<usize>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Self { quick: false, kills: 10, server_url: "mysql://root@127.0.0.1:3306".to_owned(), burst_tasks: None }
+        Self {
+            quick: false,
+            kills: 10,
+            server_url: "mysql://root@127.0.0.1:3306".to_owned(),
+            burst_tasks: None,
+            scale_tasks: None,
+        }
     }
 }
 

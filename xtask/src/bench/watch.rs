@@ -1,6 +1,8 @@
-//! What the overload scenario watches while it runs: every second the schedulers' resident memory, the executor's
-//! state as a scheduler lists it and every scheduler's `/ready`; at the end the shed fires of their metrics.
+//! What the overload and ramp scenarios watch while they run: every second the schedulers' resident memory, the
+//! executor's state as a scheduler lists it, the leader's epoch and every scheduler's `/ready`; at the end the shed
+//! fires of their metrics.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -11,26 +13,30 @@ use crate::procs::{client, client_with_timeout};
 
 /// What was seen by polling the cluster every second.
 #[derive(Debug, Default)]
-pub(super) struct Watched {
+pub(crate) struct Watched {
     /// Answers of `GET /api/v1/executors`.
-    pub(super) samples: usize,
+    pub(crate) samples: usize,
     /// Answers in which the executor was missing, or not `active` and `healthy`.
-    pub(super) offline: usize,
+    pub(crate) offline: usize,
     /// Polls of `GET /api/v1/executors` that got no list.
-    pub(super) poll_failed: usize,
+    pub(crate) poll_failed: usize,
     /// `/ready` asked, on every scheduler.
-    pub(super) ready_samples: usize,
-    pub(super) degraded: usize,
-    pub(super) unavailable: usize,
+    pub(crate) ready_samples: usize,
+    pub(crate) degraded: usize,
+    pub(crate) unavailable: usize,
     /// `/ready` answers neither 200 nor 503, or none.
-    pub(super) ready_failed: usize,
+    pub(crate) ready_failed: usize,
     /// The largest resident memory of each scheduler, in MB.
-    pub(super) rss_max_mb: Vec<f64>,
+    pub(crate) rss_max_mb: Vec<f64>,
+    /// The leader epochs `executors_url`'s scheduler status named: one, unless a lease lapsed.
+    pub(crate) epochs: BTreeSet<i64>,
+    /// Status answers that named no leader.
+    pub(crate) leaderless: usize,
 }
 
 /// Every second until `stop`: the resident memory of `pids`, the state of the executor `instance_id` on
 /// `executors_url`'s list and `/ready` of every one of `urls`.
-pub(super) async fn watch_cluster(
+pub(crate) async fn watch_cluster(
     executors_url: String,
     instance_id: &'static str,
     urls: Vec<String>,
@@ -52,6 +58,13 @@ pub(super) async fn watch_cluster(
             }
         }
         let readies: Vec<_> = urls.iter().map(|url| tokio::spawn(ready_of(http.clone(), url.clone()))).collect();
+        match leader_epoch(&http, &executors_url).await {
+            Some(Some(epoch)) => {
+                watched.epochs.insert(epoch);
+            }
+            Some(None) => watched.leaderless += 1,
+            None => {}
+        }
         let executors = executor_state(&http, &executors_url, instance_id).await;
         match executors {
             Some(fine) => {
@@ -80,6 +93,13 @@ async fn executor_state(http: &reqwest::Client, url: &str, instance_id: &str) ->
     Some(ours.is_some_and(|executor| executor["status"] == "active" && executor["health"] == "healthy"))
 }
 
+/// The leader's epoch as `url`'s scheduler status names it: `Some(None)` for no leader, `None` without an answer.
+async fn leader_epoch(http: &reqwest::Client, url: &str) -> Option<Option<i64>> {
+    let response = http.get(format!("{url}/api/v1/scheduler/status")).send().await.ok()?;
+    let status = response.json::<Value>().await.ok()?;
+    Some(status["leader"]["epoch"].as_i64())
+}
+
 /// What one `GET /ready` answered.
 enum Readiness {
     Ready,
@@ -103,7 +123,7 @@ async fn ready_of(http: reqwest::Client, url: String) -> Readiness {
 }
 
 /// `jobs_fires_shed{reason="overloaded"}` summed over the schedulers at `urls` (those that answer).
-pub(super) async fn fires_shed(urls: &[String]) -> u64 {
+pub(crate) async fn fires_shed(urls: &[String]) -> u64 {
     let http = client();
     let mut total = 0;
     for url in urls {
