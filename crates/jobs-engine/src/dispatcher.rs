@@ -319,15 +319,15 @@ impl Dispatcher {
         }
         let sheddable = execution.trigger_type == TriggerType::Cron && execution.retries == 0;
         let waiting_since = self.clock.now();
-        let _cron_permit = if sheddable {
-            let Ok(permit) = self.cron_permits.acquire().await else { return Ok(()) };
-            Some(permit)
-        } else {
-            None
+        // A cron fire waits at most `scheduler.max_lateness` for its workers, and is shed without taking one.
+        let budget = Duration::from_millis(self.max_lateness_ms.unsigned_abs());
+        let permits = async {
+            let cron_permit = if sheddable { Some(self.cron_permits.acquire().await.ok()?) } else { None };
+            Some((cron_permit, self.permits.acquire().await.ok()?))
         };
-        let Ok(_permit) = self.permits.acquire().await else { return Ok(()) };
-        let waited = self.clock.now().millis_since(waiting_since);
-        if sheddable && waited > self.max_lateness_ms {
+        let acquired = if sheddable { tokio::time::timeout(budget, permits).await.ok() } else { Some(permits.await) };
+        let Some(acquired) = acquired else {
+            let waited = self.clock.now().millis_since(waiting_since);
             // The dispatcher itself is the bottleneck: sending it now would only make every later fire later.
             let reason = format!(
                 "overloaded: no dispatch worker was free for {waited} ms (scheduler.max_workers is {}, \
@@ -338,7 +338,9 @@ impl Dispatcher {
             self.metrics.shed("overloaded");
             self.settler.end(execution, None, ExecutionStatus::Missed, None, Some(&reason)).await?;
             return Ok(());
-        }
+        };
+        // The semaphores are closed only when the dispatcher goes away.
+        let Some(_permits) = acquired else { return Ok(()) };
         self.send(execution, task).await
     }
 

@@ -1,4 +1,5 @@
-//! One sender per claimed fire: a read of a claimed row made before its end was written never sends it again.
+//! Dispatch: one sender per claimed fire, least_loaded across a batch, and what is shed when capacity or workers
+//! run out.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -148,4 +149,35 @@ async fn a_fire_finding_every_instance_at_its_max_concurrency_past_max_lateness_
 fn cron_fires_leave_a_share_of_the_workers_to_retries_triggers_and_chains() {
     use crate::dispatcher::cron_workers;
     assert_eq!([cron_workers(1), cron_workers(7), cron_workers(10), cron_workers(64)], [1, 7, 9, 56]);
+}
+
+#[tokio::test]
+async fn a_cron_fire_finding_no_free_worker_within_max_lateness_is_shed_without_one() {
+    let client = Arc::new(Taking::default());
+    let engine = leader(client.clone()).await;
+    let mut spec = TaskSpec::named("busy".to_owned());
+    spec.cron_expression = Some("0 0 3 * * *".to_owned());
+    spec.execution_mode = ExecutionMode::Parallel;
+    let task = Arc::new(engine.create_task(spec).await.unwrap());
+    let executor = register(&engine, "plain-1", "busy").await;
+    engine.registry.candidates("busy", None).await.unwrap();
+    let dispatcher = engine.dispatcher.clone();
+    // Every worker busy, and staying so for the whole test.
+    let all = u32::try_from(dispatcher.max_workers).unwrap();
+    let _busy = dispatcher.permits.clone().acquire_many_owned(all).await.unwrap();
+
+    let fire = claimed_fire(&engine, &task, executor, 0).await;
+    dispatcher.dispatch_at(fire.clone(), task.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let shed = loop {
+        let now = engine.store.get_execution(fire.id).await.unwrap().unwrap();
+        if now.status.is_final() {
+            break now;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "the fire waited for a worker past max_lateness: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(shed.status, ExecutionStatus::Missed, "{shed:?}");
+    assert!(shed.error.as_deref().is_some_and(|error| error.contains("no dispatch worker")), "{shed:?}");
+    assert!(client.0.lock().unwrap().is_empty(), "never sent");
 }
